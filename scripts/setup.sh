@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what facegate's build and tests need on a fresh Debian machine. Idempotent and quiet when done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+
+stamp="$FACEGATE_CACHE/apt.stamp"
+want="pkg-config"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "== apt: $want"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $want >/dev/null
+  echo "$want" > "$stamp"
+fi
+rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
+if [ ! -d "$FACEGATE_SHARED/models" ] || [ ! -d "$FACEGATE_SHARED/faces" ]; then
+  echo "missing $FACEGATE_SHARED/models or $FACEGATE_SHARED/faces: the tests read real models and photos from there" >&2
+  exit 1
+fi

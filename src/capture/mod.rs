@@ -1,0 +1,46 @@
+//! Frame sources: where images come from (V4L2 camera, HTTP MJPEG / snapshot, replay of files).
+//!
+//! Every source sits behind [`FrameSource`]. The pipeline pulls the newest frame when it is ready for one;
+//! a source drops frames that arrived in between (and counts them) rather than queueing them, so inference
+//! never works through a backlog.
+
+use std::time::{Instant, SystemTime};
+
+use image::RgbImage;
+
+/// One decoded camera frame.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// Sequence number within the source, counting dropped frames too.
+    pub seq: u64,
+    /// When the frame was captured (monotonic, for latency measurements).
+    pub captured: Instant,
+    /// Wall-clock capture time (for audit and events).
+    pub wall: SystemTime,
+    pub image: RgbImage,
+}
+
+/// Why a source could not deliver a frame.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The device or stream is gone; the caller may reopen it later.
+    #[error("source {source_name} disconnected: {reason}")]
+    Disconnected { source_name: String, reason: String },
+    /// One frame could not be decoded; the next may be fine.
+    #[error("source {source_name}: bad frame: {reason}")]
+    BadFrame { source_name: String, reason: String },
+    #[error("source {source_name}: {reason}")]
+    Other { source_name: String, reason: String },
+}
+
+/// A source of frames. `next_frame` blocks until a frame is available; `Ok(None)` means the source has ended
+/// (a finite replay); live sources never end on their own.
+pub trait FrameSource: Send {
+    /// Human-readable name for logs and Home Assistant (e.g. `/dev/video0`).
+    fn name(&self) -> &str;
+    fn next_frame(&mut self) -> Result<Option<Frame>, CaptureError>;
+    /// Frames that arrived but were skipped because a newer one replaced them.
+    fn dropped(&self) -> u64 {
+        0
+    }
+}

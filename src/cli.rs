@@ -1,0 +1,1 @@
+//! The command line: `enroll`, `identify`, `embed`, `people`, `bench`, `models`.

@@ -1,0 +1,2 @@
+//! Decoding images from files and uploads: size limits checked before decoding, EXIF orientation applied,
+//! every pixel format converted to 8-bit RGB.

@@ -1,0 +1,27 @@
+//! facegate: face-recognition access control for Home Assistant.
+//!
+//! A frame goes through the pipeline in the order the modules are listed:
+//!
+//! - [`capture`]: `FrameSource`s yield timestamped frames (V4L2, HTTP, replay of files).
+//! - [`imageio`]: decoding images from files and uploads safely (size limits, EXIF orientation).
+//! - [`vision`]: the four networks in candle and the geometry between them:
+//!   [`vision::detect`] (YuNet boxes + 5 keypoints), [`vision::landmarks`] (FaceMesh 468 points, eye aspect
+//!   ratio), [`vision::align`] (similarity transform onto dlib's 150x150 chip), [`vision::embed`] (dlib ResNet,
+//!   128-d), [`vision::antispoof`] (MiniFASNet V2 + V1SE); [`vision::nn`] holds the CPU kernels they share and
+//!   [`vision::weights`] the model-file readers. [`vision::FaceAnalyzer`] runs them all on one image.
+//! - [`models`]: the model manifest (source, licence, sha256) and verified loading of model files.
+//! - [`gallery`]: enrolled people and their embeddings in SQLite, and open-set matching.
+//! - [`decide`]: the decision a gate takes about a face, the seam every output (MQTT, ESPHome, audit) reads.
+//! - [`config`]: options, defaults and validation.
+//! - [`bench`]: latency and memory measurements behind `facegate bench`.
+//! - [`cli`]: the command-line front end (`main.rs` only parses arguments and calls in here).
+
+pub mod bench;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod decide;
+pub mod gallery;
+pub mod imageio;
+pub mod models;
+pub mod vision;

@@ -1,0 +1,1 @@
+//! MediaPipe FaceMesh: 468 landmarks on a face crop, and the eye aspect ratio used for blinks.

@@ -20,6 +20,11 @@ pub struct VisionConfig {
 
 impl Default for VisionConfig {
     fn default() -> Self {
-        Self { threads: 0, detect_threshold: 0.6, match_threshold: 0.5, antispoof_threshold: 0.5 }
+        Self {
+            threads: 0,
+            detect_threshold: 0.6,
+            match_threshold: 0.5,
+            antispoof_threshold: 0.5,
+        }
     }
 }

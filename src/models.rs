@@ -44,11 +44,24 @@ pub enum ModelError {
     #[error("model '{0}' is not in the manifest (models/manifest.toml)")]
     Unknown(String),
     #[error("model file {file} ({id}) not found in {searched}. {how}")]
-    Missing { id: String, file: String, searched: String, how: String },
+    Missing {
+        id: String,
+        file: String,
+        searched: String,
+        how: String,
+    },
     #[error("model file {path} has sha256 {actual}, expected {expected}: the file is corrupt or a different version. {how}")]
-    Checksum { path: PathBuf, actual: String, expected: String, how: String },
+    Checksum {
+        path: PathBuf,
+        actual: String,
+        expected: String,
+        how: String,
+    },
     #[error("cannot read model file {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("models/manifest.toml is invalid: {0}")]
     Manifest(String),
 }
@@ -99,17 +112,32 @@ impl ModelStore {
             .find(|e| e.id == id)
             .ok_or_else(|| ModelError::Unknown(id.to_string()))?;
         let how = how_to_get(&entry);
-        let Some(path) = self.dirs.iter().map(|d| d.join(&entry.file)).find(|p| p.is_file()) else {
+        let Some(path) = self
+            .dirs
+            .iter()
+            .map(|d| d.join(&entry.file))
+            .find(|p| p.is_file())
+        else {
             return Err(ModelError::Missing {
                 id: entry.id.clone(),
                 file: entry.file.clone(),
-                searched: self.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+                searched: self
+                    .dirs
+                    .iter()
+                    .map(|d| d.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 how,
             });
         };
         let actual = sha256_file(&path)?;
         if actual != entry.sha256 {
-            return Err(ModelError::Checksum { path, actual, expected: entry.sha256, how });
+            return Err(ModelError::Checksum {
+                path,
+                actual,
+                expected: entry.sha256,
+                how,
+            });
         }
         Ok(path)
     }
@@ -127,7 +155,10 @@ fn how_to_get(entry: &ModelEntry) -> String {
 
 /// sha256 of a file as lower-case hex.
 pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
-    let io = |source| ModelError::Io { path: path.to_path_buf(), source };
+    let io = |source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -138,5 +169,9 @@ pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
         }
         hasher.update(&buf[..n]);
     }
-    Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }

@@ -15,7 +15,11 @@ pub struct ConvCfg {
 impl ConvCfg {
     /// Symmetric padding `p` on every side.
     pub fn new(stride: usize, p: usize, groups: usize) -> Self {
-        Self { stride, pad: [p, p, p, p], groups }
+        Self {
+            stride,
+            pad: [p, p, p, p],
+            groups,
+        }
     }
 }
 
@@ -38,14 +42,28 @@ pub struct Conv2d {
 }
 
 impl Conv2d {
-    pub fn new(weight: Tensor, bias: Option<Tensor>, cfg: ConvCfg, act: Activation) -> Result<Self> {
+    pub fn new(
+        weight: Tensor,
+        bias: Option<Tensor>,
+        cfg: ConvCfg,
+        act: Activation,
+    ) -> Result<Self> {
         let (cout, _cin_g, _kh, _kw) = weight.dims4()?;
         if let Some(b) = &bias {
             if b.elem_count() != cout {
-                candle_core::bail!("conv bias has {} values for {} output channels", b.elem_count(), cout);
+                candle_core::bail!(
+                    "conv bias has {} values for {} output channels",
+                    b.elem_count(),
+                    cout
+                );
             }
         }
-        Ok(Self { weight, bias, cfg, act })
+        Ok(Self {
+            weight,
+            bias,
+            cfg,
+            act,
+        })
     }
 
     /// Output channels.

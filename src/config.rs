@@ -28,3 +28,12 @@ impl Default for VisionConfig {
         }
     }
 }
+
+mod secret;
+mod service;
+
+pub use secret::Secret;
+pub use service::{
+    AccessLevel, BoardConfig, CameraConfig, ConfigError, GateConfig, HttpConfig, LiftConfig,
+    LivenessConfig, MqttConfig, ServiceConfig, SourceConfig, StorageConfig,
+};

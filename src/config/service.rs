@@ -1,0 +1,370 @@
+//! The service configuration (`facegate run`, the add-on's options): cameras, gates, access levels, MQTT,
+//! storage, HTTP. Every struct rejects unknown keys; [`ServiceConfig::validate`] checks what serde cannot and
+//! names the offending option in each message.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Secret, VisionConfig};
+
+/// Everything `facegate run` needs.
+#[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    pub mqtt: MqttConfig,
+    pub cameras: Vec<CameraConfig>,
+    pub gates: Vec<GateConfig>,
+    pub access_levels: Vec<AccessLevel>,
+    pub vision: VisionConfig,
+    pub liveness: LivenessConfig,
+    pub storage: StorageConfig,
+    pub http: HttpConfig,
+}
+
+/// The MQTT broker Home Assistant listens on. An empty host means "ask the Supervisor" in the add-on.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: Secret,
+    /// CA certificate (PEM) to verify the broker with; enables TLS.
+    pub ca_file: Option<PathBuf>,
+    /// Home Assistant's discovery prefix.
+    pub discovery_prefix: String,
+    /// Root of facegate's own topics: `<base_topic>/<device>/...`.
+    pub base_topic: String,
+}
+
+impl Default for MqttConfig {
+    fn default() -> Self {
+        Self {
+            host: String::new(),
+            port: 1883,
+            username: String::new(),
+            password: Secret::default(),
+            ca_file: None,
+            discovery_prefix: "homeassistant".into(),
+            base_topic: "facegate".into(),
+        }
+    }
+}
+
+/// One camera and the gate it watches.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// Name shown in Home Assistant ("Front door").
+    pub name: String,
+    /// Where frames come from.
+    pub source: SourceConfig,
+    /// The gate (by name) this camera controls.
+    pub gate: String,
+}
+
+/// A frame source (see `capture`).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
+pub enum SourceConfig {
+    /// A V4L2 device such as `/dev/video0`.
+    V4l2 {
+        device: PathBuf,
+        #[serde(default = "default_width")]
+        width: u32,
+        #[serde(default = "default_height")]
+        height: u32,
+        #[serde(default = "default_fps")]
+        fps: u32,
+    },
+    /// An HTTP MJPEG stream or a JPEG snapshot URL (ESP32-CAM style).
+    Http { url: String },
+    /// A folder of images (name order) or an MJPEG file, played at `fps`.
+    Replay {
+        path: PathBuf,
+        #[serde(default = "default_fps")]
+        fps: u32,
+        #[serde(default)]
+        looped: bool,
+    },
+}
+
+fn default_width() -> u32 {
+    640
+}
+fn default_height() -> u32 {
+    480
+}
+fn default_fps() -> u32 {
+    10
+}
+
+/// A door or a lift: the ESPHome board facegate drives when access is granted there.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct GateConfig {
+    pub name: String,
+    /// The ESPHome board; none means decisions are only published (Home Assistant acts).
+    #[serde(default)]
+    pub board: Option<BoardConfig>,
+    /// Object id of the `lock` entity to unlock on a grant.
+    #[serde(default)]
+    pub lock: Option<String>,
+    /// The lift driven on a grant.
+    #[serde(default)]
+    pub lift: Option<LiftConfig>,
+}
+
+/// How to reach an ESPHome board over the native API.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct BoardConfig {
+    pub host: String,
+    #[serde(default = "default_api_port")]
+    pub port: u16,
+    /// The board's API encryption key (32 bytes, base64), as in its ESPHome YAML. Empty = plaintext.
+    #[serde(default)]
+    pub encryption_key: Secret,
+}
+
+fn default_api_port() -> u16 {
+    6053
+}
+
+/// The lift's entities on its board and its floors.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LiftConfig {
+    /// Object id of the `select` that sets the target floor.
+    pub target_floor: String,
+    /// Object id of the `sensor` reporting the current floor.
+    pub current_floor: String,
+    /// The floors the lift serves, lowest first.
+    pub floors: Vec<i32>,
+}
+
+/// An access level: what people with it may do.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLevel {
+    pub name: String,
+    /// Whether a grant actuates (unlock / call the lift); false = announce only.
+    #[serde(default)]
+    pub actuate: bool,
+    /// Gates (by name) this level opens; empty = all gates.
+    #[serde(default)]
+    pub gates: Vec<String>,
+    /// The floor the lift is called to for people of this level; None = the lift is not called.
+    #[serde(default)]
+    pub floor: Option<i32>,
+    /// Local-time windows in which the level is valid, e.g. "Mon-Fri 08:00-18:00"; empty = always.
+    #[serde(default)]
+    pub schedule: Vec<String>,
+}
+
+/// How liveness is decided for a track.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LivenessConfig {
+    /// Require a blink (closure then reopening) before a grant.
+    pub require_blink: bool,
+    /// Window in which the blink must be seen, seconds.
+    pub blink_window_s: f32,
+    /// Frames of passive anti-spoof evidence to fuse before deciding.
+    pub min_frames: u32,
+    /// Seconds before the same person can trigger another decision at the same gate.
+    pub cooldown_s: f32,
+}
+
+impl Default for LivenessConfig {
+    fn default() -> Self {
+        Self {
+            require_blink: false,
+            blink_window_s: 5.0,
+            min_frames: 3,
+            cooldown_s: 10.0,
+        }
+    }
+}
+
+/// Where facegate keeps its data.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    /// SQLite database (people, embeddings, settings, audit log).
+    pub database: PathBuf,
+    /// Days an audit row is kept.
+    pub audit_retention_days: u32,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            database: PathBuf::from("/data/facegate.db"),
+            audit_retention_days: 90,
+        }
+    }
+}
+
+/// The HTTP server (live view, snapshot, enrollment upload).
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub port: u16,
+    /// Bearer token for everything but /health; empty = only reachable through the add-on's ingress.
+    pub token: Secret,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            port: 8099,
+            token: Secret::default(),
+        }
+    }
+}
+
+/// A configuration problem, naming the option.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("option {option}: {problem}")]
+pub struct ConfigError {
+    /// Path of the option, e.g. `gates[1].board.encryption_key`.
+    pub option: String,
+    pub problem: String,
+}
+
+fn err(option: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        option: option.into(),
+        problem: problem.into(),
+    }
+}
+
+impl ServiceConfig {
+    /// Parses options JSON (the add-on's `/data/options.json`), then validates it.
+    pub fn from_json(text: &str) -> Result<Self, Vec<ConfigError>> {
+        let cfg: Self =
+            serde_json::from_str(text).map_err(|e| vec![err("(options)", e.to_string())])?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Everything serde cannot check: references between sections, ranges, key formats. All problems at once.
+    pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
+        let mut errors = Vec::new();
+        let v = &self.vision;
+        for (name, value, lo, hi) in [
+            ("vision.detect_threshold", v.detect_threshold, 0.05, 1.0),
+            ("vision.match_threshold", v.match_threshold, 0.1, 1.2),
+            (
+                "vision.antispoof_threshold",
+                v.antispoof_threshold,
+                0.0,
+                1.0,
+            ),
+        ] {
+            if !(lo..=hi).contains(&value) {
+                errors.push(err(
+                    name,
+                    format!("{value} is out of range, expected {lo}..={hi}"),
+                ));
+            }
+        }
+        let gates = unique_names(
+            "gates",
+            self.gates.iter().map(|g| g.name.as_str()),
+            &mut errors,
+        );
+        unique_names(
+            "cameras",
+            self.cameras.iter().map(|c| c.name.as_str()),
+            &mut errors,
+        );
+        unique_names(
+            "access_levels",
+            self.access_levels.iter().map(|l| l.name.as_str()),
+            &mut errors,
+        );
+        for (i, cam) in self.cameras.iter().enumerate() {
+            if !gates.contains(cam.gate.as_str()) {
+                errors.push(err(
+                    format!("cameras[{i}].gate"),
+                    format!("no gate named '{}' in gates", cam.gate),
+                ));
+            }
+        }
+        for (i, gate) in self.gates.iter().enumerate() {
+            if let Some(board) = &gate.board {
+                if board.host.trim().is_empty() {
+                    errors.push(err(
+                        format!("gates[{i}].board.host"),
+                        "is empty; give the board's host name or IP",
+                    ));
+                }
+                if !board.encryption_key.is_empty() && !is_noise_key(board.encryption_key.expose())
+                {
+                    errors.push(err(
+                        format!("gates[{i}].board.encryption_key"),
+                        "is not a base64 encoding of 32 bytes (copy api: encryption: key from the board's YAML)",
+                    ));
+                }
+            }
+            if (gate.lock.is_some() || gate.lift.is_some()) && gate.board.is_none() {
+                errors.push(err(
+                    format!("gates[{i}].board"),
+                    "a lock or lift needs the board it is on",
+                ));
+            }
+            if let Some(lift) = &gate.lift {
+                if lift.floors.is_empty() {
+                    errors.push(err(
+                        format!("gates[{i}].lift.floors"),
+                        "is empty; list the floors the lift serves",
+                    ));
+                }
+            }
+        }
+        for (i, level) in self.access_levels.iter().enumerate() {
+            for g in &level.gates {
+                if !gates.contains(g.as_str()) {
+                    errors.push(err(
+                        format!("access_levels[{i}].gates"),
+                        format!("no gate named '{g}' in gates"),
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+fn unique_names<'a>(
+    section: &str,
+    names: impl Iterator<Item = &'a str>,
+    errors: &mut Vec<ConfigError>,
+) -> HashSet<&'a str> {
+    let mut seen = HashSet::new();
+    for (i, name) in names.enumerate() {
+        if name.trim().is_empty() {
+            errors.push(err(format!("{section}[{i}].name"), "is empty"));
+        } else if !seen.insert(name) {
+            errors.push(err(
+                format!("{section}[{i}].name"),
+                format!("'{name}' is used twice"),
+            ));
+        }
+    }
+    seen
+}
+
+/// Whether `key` is standard base64 of exactly 32 bytes (ESPHome's Noise PSK).
+fn is_noise_key(key: &str) -> bool {
+    use base64::Engine;
+    matches!(base64::engine::general_purpose::STANDARD.decode(key.trim()), Ok(b) if b.len() == 32)
+}

@@ -134,7 +134,11 @@ fn sixteen_bit_becomes_eight_bit() {
     let img16 = ImageBuffer::<Rgb<u16>, _>::from_fn(20, 10, |x, _| {
         Rgb([x as u16 * 3000, 65535, 257 * 100])
     });
-    let bytes: Vec<u8> = img16.as_raw().iter().flat_map(|v| v.to_ne_bytes()).collect();
+    let bytes: Vec<u8> = img16
+        .as_raw()
+        .iter()
+        .flat_map(|v| v.to_ne_bytes())
+        .collect();
     let img = decode_image(&png(&bytes, 20, 10, ExtendedColorType::Rgb16)).unwrap();
     // 16-bit v maps to round(v / 257).
     assert_eq!(img.get_pixel(0, 0).0, [0, 255, 100]);
@@ -174,7 +178,10 @@ fn exif_orientation_is_applied() {
     // After a clockwise turn the stored bottom-left corner is at the top-left.
     for (sx, sy, dx, dy) in [(2, 37, 2, 2), (57, 2, 37, 57), (30, 20, 19, 30)] {
         let (a, b) = (stored.get_pixel(sx, sy), img.get_pixel(dx, dy));
-        assert!(close(a, b, 12), "stored ({sx},{sy}) {a:?} vs shown ({dx},{dy}) {b:?}");
+        assert!(
+            close(a, b, 12),
+            "stored ({sx},{sy}) {a:?} vs shown ({dx},{dy}) {b:?}"
+        );
     }
     // Orientation 1 leaves the image as stored.
     let img = decode_image(&jpeg(&stored, Some(exif_orientation(1)))).unwrap();
@@ -214,7 +221,14 @@ fn huge_image_is_refused_from_the_header() {
     let err = decode_image(&bytes).unwrap_err();
     assert!(start.elapsed() < std::time::Duration::from_millis(200));
     assert!(
-        matches!(err, ImageError::TooLarge { width: 30000, height: 30000, .. }),
+        matches!(
+            err,
+            ImageError::TooLarge {
+                width: 30000,
+                height: 30000,
+                ..
+            }
+        ),
         "{err:?}"
     );
     assert_eq!(
@@ -224,7 +238,10 @@ fn huge_image_is_refused_from_the_header() {
     // The same from a file.
     let mut f = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
     f.write_all(&bytes).unwrap();
-    assert!(matches!(load_image(f.path()), Err(ImageError::TooLarge { .. })));
+    assert!(matches!(
+        load_image(f.path()),
+        Err(ImageError::TooLarge { .. })
+    ));
 }
 
 #[test]

@@ -1,0 +1,120 @@
+//! Open-set rules on synthetic embeddings whose distances are known exactly.
+
+use super::*;
+use crate::vision::EMBEDDING_DIM;
+
+/// An embedding that is `v` along axis `axis` (and `extra` along axis 127), zero elsewhere.
+fn at(axis: usize, v: f32, extra: f32) -> Embedding {
+    let mut e = vec![0f32; EMBEDDING_DIM];
+    e[axis] = v;
+    e[127] += extra;
+    Embedding(e)
+}
+
+fn person(name: &str, embs: Vec<Embedding>) -> PersonModel {
+    PersonModel::new(name.into(), "resident".into(), embs)
+}
+
+fn matcher(people: Vec<PersonModel>) -> Matcher {
+    Matcher::new(
+        people,
+        MatchParams {
+            threshold: 0.5,
+            margin: 0.1,
+            rule: DistanceRule::Min,
+        },
+    )
+}
+
+#[test]
+fn close_probe_matches_its_person() {
+    // A around axis 0, B around axis 1: A and B are sqrt(2) apart.
+    let m = matcher(vec![
+        person("A", vec![at(0, 1.0, 0.0), at(0, 1.0, 0.1)]),
+        person("B", vec![at(1, 1.0, 0.0), at(1, 1.0, 0.1)]),
+    ]);
+    let r = m.identify(&at(0, 1.0, 0.3));
+    assert_eq!(r.outcome, MatchOutcome::Match);
+    assert_eq!(r.person.as_deref(), Some("A"));
+    // Nearest A embedding is (1, .., 0.1): 0.2 away; centroid (1, .., 0.05): 0.25 away.
+    assert!((r.distance.unwrap() - 0.2).abs() < 1e-6);
+    // B: nearest is (0,1,..,0.1) -> sqrt(1 + 1 + 0.04).
+    assert!((r.second_distance.unwrap() - 2.04f32.sqrt()).abs() < 1e-5);
+}
+
+#[test]
+fn far_probe_is_unknown_but_reports_nearest() {
+    let m = matcher(vec![person("A", vec![at(0, 1.0, 0.0)])]);
+    let r = m.identify(&at(0, 1.0, 0.6));
+    assert_eq!(r.outcome, MatchOutcome::TooFar);
+    assert_eq!(r.person, None);
+    assert_eq!(r.nearest.as_deref(), Some("A"));
+    assert!((r.distance.unwrap() - 0.6).abs() < 1e-6);
+    // Exactly at the threshold still matches.
+    assert_eq!(m.identify(&at(0, 1.0, 0.5)).outcome, MatchOutcome::Match);
+}
+
+#[test]
+fn nearly_equidistant_second_person_is_ambiguous() {
+    // A and B are 0.3 along different axes.
+    let m = matcher(vec![
+        person("A", vec![at(0, 0.3, 0.0)]),
+        person("B", vec![at(1, 0.3, 0.0)]),
+    ]);
+    // Probe (0.05, 0, ..): A at 0.25, B at sqrt(0.0025 + 0.09) = 0.304: within the 0.1 margin.
+    let mut p = vec![0f32; EMBEDDING_DIM];
+    p[0] = 0.05;
+    let r = m.identify(&Embedding(p));
+    assert_eq!(r.outcome, MatchOutcome::Ambiguous);
+    assert_eq!(r.person, None);
+    assert_eq!(r.nearest.as_deref(), Some("A"));
+    // Probe (0.2, 0, ..): A at 0.1, B at sqrt(0.04 + 0.09) = 0.36: clear.
+    let mut p = vec![0f32; EMBEDDING_DIM];
+    p[0] = 0.2;
+    assert_eq!(m.identify(&Embedding(p)).person.as_deref(), Some("A"));
+}
+
+#[test]
+fn several_embeddings_of_one_person_are_not_a_rival() {
+    // Two of A's own embeddings equally close must not make the answer ambiguous.
+    let m = matcher(vec![
+        person("A", vec![at(0, 1.0, 0.1), at(0, 1.0, -0.1)]),
+        person("B", vec![at(1, 1.0, 0.0)]),
+    ]);
+    let r = m.identify(&at(0, 1.0, 0.0));
+    assert_eq!(r.outcome, MatchOutcome::Match);
+    // The centroid (1, .., 0) is exactly the probe: Min takes it.
+    assert!(r.distance.unwrap() < 1e-6);
+}
+
+#[test]
+fn empty_gallery_is_unknown() {
+    let r = matcher(vec![]).identify(&at(0, 1.0, 0.0));
+    assert_eq!(r.outcome, MatchOutcome::EmptyGallery);
+    assert_eq!((r.person, r.distance), (None, None));
+}
+
+#[test]
+fn centroid_ignores_an_outlier() {
+    let good: Vec<Embedding> = [-0.02, -0.01, 0.0, 0.01, 0.02]
+        .iter()
+        .map(|d| at(0, 1.0, *d))
+        .collect();
+    let mut with_outlier = good.clone();
+    with_outlier.push(at(1, 1.0, 0.0));
+    let c = robust_centroid(&with_outlier);
+    assert!(c.distance(&at(0, 1.0, 0.0)) < 1e-6, "{:?}", &c.0[..2]);
+    // Fewer than 3: the plain mean.
+    let c = robust_centroid(&[at(0, 1.0, 0.0), at(1, 1.0, 0.0)]);
+    assert_eq!((c.0[0], c.0[1]), (0.5, 0.5));
+}
+
+#[test]
+fn rules_differ_as_documented() {
+    let p = person("A", vec![at(0, 1.0, 0.0), at(1, 1.0, 0.0)]);
+    let probe = at(0, 1.0, 0.0);
+    assert_eq!(p.distance(&probe, DistanceRule::Nearest), 0.0);
+    // Centroid (0.5, 0.5): sqrt(0.25 + 0.25).
+    assert!((p.distance(&probe, DistanceRule::Centroid) - 0.5f32.sqrt()).abs() < 1e-6);
+    assert_eq!(p.distance(&probe, DistanceRule::Min), 0.0);
+}

@@ -1,0 +1,37 @@
+//! The gallery: enrolled people and their face embeddings in SQLite, mirrored in memory for open-set matching.
+//!
+//! - [`store`]: the SQLite tables (people, one embedding per enrolled image) and the transactions on them.
+//! - [`matcher`]: the in-memory view used per frame: every embedding of a person plus a robust centroid, and
+//!   open-set matching that answers "unknown" rather than guess.
+//! - [`quality`]: how good an enrollment image is (face size, sharpness, pose), so poor ones are refused.
+
+pub mod matcher;
+pub mod quality;
+pub mod store;
+
+pub use matcher::{MatchOutcome, MatchParams, MatchResult, Matcher, PersonModel};
+pub use quality::{Quality, QualityLimits};
+pub use store::{EnrollSample, Gallery, PersonInfo, DEFAULT_ACCESS_LEVEL};
+
+/// Why a gallery operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GalleryError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The database was written by a newer facegate.
+    #[error(
+        "database schema version {found} is newer than this facegate understands ({supported})"
+    )]
+    SchemaTooNew { found: i64, supported: i64 },
+    /// A stored or supplied embedding is not 128 finite numbers.
+    #[error("invalid embedding: {0}")]
+    BadEmbedding(String),
+    #[error("no person named '{0}'")]
+    NoSuchPerson(String),
+    #[error("invalid person name '{0}': it must be 1 to 100 characters, not only spaces")]
+    BadName(String),
+    #[error("nothing to enroll for '{0}'")]
+    NothingToEnroll(String),
+}
+
+pub type Result<T, E = GalleryError> = std::result::Result<T, E>;

@@ -18,7 +18,11 @@ pub fn shared() -> PathBuf {
     let p = std::env::var_os("FACEGATE_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("../shared"));
-    assert!(p.join("faces").is_dir() && p.join("models").is_dir(), "{} with faces/ and models/ is required by the tests", p.display());
+    assert!(
+        p.join("faces").is_dir() && p.join("models").is_dir(),
+        "{} with faces/ and models/ is required by the tests",
+        p.display()
+    );
     p
 }
 

@@ -4,6 +4,9 @@
 //!
 //! Each reader returns named tensors; the model code picks the ones it needs and checks their shapes.
 
+pub mod pickle;
+pub mod pth;
+
 use std::collections::HashMap;
 
 use candle_core::Tensor;

@@ -6,6 +6,7 @@
 
 pub mod pickle;
 pub mod pth;
+pub mod tfjs;
 
 use std::collections::HashMap;
 

@@ -4,6 +4,7 @@
 //!
 //! Each reader returns named tensors; the model code picks the ones it needs and checks their shapes.
 
+pub mod onnx;
 pub mod pickle;
 pub mod pth;
 pub mod tfjs;

@@ -1,1 +1,0 @@
-//! YuNet face detector: boxes, scores and 5 keypoints for every face, at any image size.

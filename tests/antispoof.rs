@@ -14,7 +14,7 @@ use std::path::Path;
 use facegate::vision::antispoof::{self, AntiSpoof, DEFAULT_THRESHOLD, V1SE_SCALE, V2_SCALE};
 use facegate::vision::weights::pth;
 use facegate::vision::{BBox, Detection, VisionError};
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::RgbImage;
 use serde_json::Value;
 
 /// Softmax agreement when the crops are bit-identical (float32 candle vs float64 numpy).
@@ -27,18 +27,10 @@ fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
-/// Decodes a photo with its EXIF orientation applied (the reference uses Pillow's `exif_transpose`).
+/// Decodes a photo the way facegate does (EXIF orientation applied, like Pillow's `exif_transpose` in the
+/// reference).
 fn load_photo(path: &Path) -> RgbImage {
-    let mut dec = ImageReader::open(path)
-        .unwrap()
-        .with_guessed_format()
-        .unwrap()
-        .into_decoder()
-        .unwrap();
-    let orientation = dec.orientation().unwrap();
-    let mut img = DynamicImage::from_decoder(dec).unwrap();
-    img.apply_orientation(orientation);
-    img.to_rgb8()
+    facegate::imageio::load_image(path).unwrap()
 }
 
 fn detection(entry: &Value) -> Detection {
@@ -223,8 +215,9 @@ fn silentface_samples_are_classified_at_the_default_threshold() {
             .find(|e| e["file"] == file.as_str())
             .unwrap();
         let img = load_photo(&common::face(&file));
+        let t = std::time::Instant::now();
         let score = spoof.score(&img, &detection(entry)).unwrap();
-        println!("{name}: p_real {score:.4}");
+        println!("{name}: p_real {score:.4} ({:.1} ms)", t.elapsed().as_secs_f64() * 1e3);
         assert_eq!(score >= DEFAULT_THRESHOLD, real, "{name} scored {score}");
     }
 }
@@ -241,4 +234,24 @@ fn crops_of_the_wrong_size_are_rejected() {
     // A flat grey crop is a valid input and gives probabilities.
     let p = spoof.score_crops(&ok, &ok).unwrap();
     assert!((0.0..=1.0).contains(&p));
+}
+
+#[test]
+fn corrupted_files_give_errors_not_panics() {
+    let bytes = std::fs::read(common::models().path("minifasnet_v1se").unwrap()).unwrap();
+    // Cut inside every part (the pickles end near byte 66,400; storages follow).
+    for len in (0..bytes.len()).step_by(4999) {
+        assert!(pth::parse(&bytes[..len]).is_err(), "cut at {len} parsed");
+    }
+    // Byte flips in the pickles: any outcome but a panic (some flips only change a name or a value).
+    let mut x = 12345u64;
+    for _ in 0..300 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let at = (x >> 33) as usize % 66_400;
+        let mut b = bytes.clone();
+        b[at] ^= (x >> 8) as u8 | 1;
+        let _ = pth::parse(&b);
+    }
 }

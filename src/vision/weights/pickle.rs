@@ -44,6 +44,8 @@ pub enum PickleError {
     Opcode { op: u8, at: usize },
     #[error("malformed pickle at byte {at}: {what}")]
     Malformed { at: usize, what: &'static str },
+    #[error("pickle copies more objects than a file of its size can hold (at byte {0})")]
+    TooLarge(usize),
 }
 
 /// Reads one pickle starting at `bytes[pos..]`; returns the object and the position after its `STOP`.
@@ -52,10 +54,16 @@ pub fn load(bytes: &[u8], pos: usize) -> Result<(Value, usize), PickleError> {
         r: Reader { bytes, pos },
         stack: Vec::new(),
         memo: HashMap::new(),
+        budget: COPY_BUDGET_BASE + COPY_BUDGET_PER_BYTE * bytes.len(),
     };
     let v = m.run()?;
     Ok((v, m.r.pos))
 }
+
+/// Memo fetches deep-copy lists and dicts; a crafted file could double a list with every few bytes. The
+/// number of copied objects is capped far above what a real checkpoint needs (a few per byte).
+const COPY_BUDGET_BASE: usize = 1 << 20;
+const COPY_BUDGET_PER_BYTE: usize = 16;
 
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -114,6 +122,22 @@ struct Machine<'a> {
     r: Reader<'a>,
     stack: Vec<Value>,
     memo: HashMap<u32, Value>,
+    /// Objects that memo fetches may still copy.
+    budget: usize,
+}
+
+/// How many objects cloning `v` copies (tuples, calls and persistent ids are shared, not copied).
+fn copy_cost(v: &Value) -> usize {
+    match v {
+        Value::List(items) => 1 + items.iter().map(copy_cost).sum::<usize>(),
+        Value::Dict(items) => {
+            1 + items
+                .iter()
+                .map(|(k, v)| copy_cost(k) + copy_cost(v))
+                .sum::<usize>()
+        }
+        _ => 1,
+    }
 }
 
 impl Machine<'_> {
@@ -155,13 +179,22 @@ impl Machine<'_> {
         let v = self
             .memo
             .get(&key)
-            .cloned()
             .ok_or_else(|| self.bad("memo key not set"))?;
+        self.budget = self
+            .budget
+            .checked_sub(copy_cost(v))
+            .ok_or(PickleError::TooLarge(self.r.pos))?;
+        let v = v.clone();
         self.stack.push(v);
         Ok(())
     }
 
     fn memo_put(&mut self, key: u32) -> Result<(), PickleError> {
+        let cost = copy_cost(self.top()?);
+        self.budget = self
+            .budget
+            .checked_sub(cost)
+            .ok_or(PickleError::TooLarge(self.r.pos))?;
         let v = self.top()?.clone();
         self.memo.insert(key, v);
         Ok(())
@@ -380,46 +413,5 @@ fn call(f: Value, args: Value) -> Value {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_a_protocol_2_dict() {
-        // pickle.dumps({'a': (1, 'x'), 'b': [2.5, None]}, protocol=2)
-        let p = b"\x80\x02}q\x00(X\x01\x00\x00\x00aq\x01K\x01X\x01\x00\x00\x00xq\x02\x86q\x03X\x01\x00\x00\x00bq\x04]q\x05(G@\x04\x00\x00\x00\x00\x00\x00Neu.";
-        let (v, end) = load(p, 0).unwrap();
-        assert_eq!(end, p.len());
-        let Value::Dict(d) = v else {
-            panic!("not a dict")
-        };
-        assert_eq!(d.len(), 2);
-        assert_eq!(d[0].0, Value::Str("a".into()));
-        assert_eq!(
-            d[0].1,
-            Value::Tuple(Rc::new(vec![Value::Int(1), Value::Str("x".into())]))
-        );
-        assert_eq!(d[1].1, Value::List(vec![Value::Float(2.5), Value::None]));
-    }
-
-    #[test]
-    fn truncation_and_garbage_are_errors() {
-        let p = b"\x80\x02X\xff\xff\xff\x7fabc";
-        assert!(matches!(load(p, 0), Err(PickleError::Truncated(_))));
-        assert!(matches!(
-            load(b"\xfe", 0),
-            Err(PickleError::Opcode { op: 0xfe, .. })
-        ));
-        assert!(matches!(load(b"a", 0), Err(PickleError::Malformed { .. })));
-        assert!(matches!(load(b"", 0), Err(PickleError::Truncated(_))));
-    }
-
-    #[test]
-    fn wide_longs_are_kept_as_bytes() {
-        let (v, _) = load(b"\x8a\x02\xe9\x03.", 0).unwrap();
-        assert_eq!(v, Value::Int(1001));
-        let (v, _) = load(b"\x8a\x01\xff.", 0).unwrap();
-        assert_eq!(v, Value::Int(-1));
-        let (v, _) = load(b"\x8a\x09\x01\x00\x00\x00\x00\x00\x00\x00\x01.", 0).unwrap();
-        assert!(matches!(v, Value::BigInt(b) if b.len() == 9));
-    }
-}
+#[path = "pickle_tests.rs"]
+mod tests;

@@ -282,7 +282,9 @@ fn build_tensor(spec: &TensorSpec, storages: &HashMap<String, &[u8]>) -> Result<
                 (d - 1).checked_mul(s).and_then(|x| x.checked_add(a))
             })
             .ok_or("strides overflow")?;
-        if last >= numel_storage {
+        // A state dict never broadcasts (stride 0); refusing views larger than their storage also bounds
+        // the allocation below by the file size.
+        if last >= numel_storage || count > numel_storage {
             return Err(format!(
                 "view reaches element {last} of a storage of {numel_storage}"
             ));

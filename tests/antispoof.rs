@@ -217,7 +217,10 @@ fn silentface_samples_are_classified_at_the_default_threshold() {
         let img = load_photo(&common::face(&file));
         let t = std::time::Instant::now();
         let score = spoof.score(&img, &detection(entry)).unwrap();
-        println!("{name}: p_real {score:.4} ({:.1} ms)", t.elapsed().as_secs_f64() * 1e3);
+        println!(
+            "{name}: p_real {score:.4} ({:.1} ms)",
+            t.elapsed().as_secs_f64() * 1e3
+        );
         assert_eq!(score >= DEFAULT_THRESHOLD, real, "{name} scored {score}");
     }
 }

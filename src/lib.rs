@@ -12,6 +12,8 @@
 //! - [`models`]: the model manifest (source, licence, sha256) and verified loading of model files.
 //! - [`gallery`]: enrolled people and their embeddings in SQLite, and open-set matching.
 //! - [`decide`]: the decision a gate takes about a face, the seam every output (MQTT, ESPHome, audit) reads.
+//! - [`esphome`]: the native-API client of the ESP32 lock and lift boards, their drivers (commands with a
+//!   deadline, confirmed by state), and a simulated board for tests and the demo.
 //! - [`config`]: options, defaults and validation.
 //! - [`bench`]: latency and memory measurements behind `facegate bench`.
 //! - [`cli`]: the command-line front end (`main.rs` only parses arguments and calls in here).
@@ -21,6 +23,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decide;
+pub mod esphome;
 pub mod gallery;
 pub mod imageio;
 pub mod models;

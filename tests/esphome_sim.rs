@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 use esphome_support::*;
 use facegate::esphome::entities::{key_for, LockState};
 use facegate::esphome::noise::Key;
-use facegate::esphome::{Client, EntityKind, EspError, LiftDriver, LinkStatus, LockDriver, OutcomeKind};
+use facegate::esphome::{
+    Client, EntityKind, EspError, LiftDriver, LinkStatus, LockDriver, OutcomeKind,
+};
 
 const OBJECT_IDS: [&str; 11] = [
     "door_lock",
@@ -27,7 +29,10 @@ const OBJECT_IDS: [&str; 11] = [
 async fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
     let t0 = Instant::now();
     while !f() {
-        assert!(t0.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            t0.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -45,23 +50,42 @@ async fn exercise(client: &Client) {
     assert_eq!(client.device().name, "facegate-sim");
 
     let lock = LockDriver::new(client.clone(), "front", "door_lock");
-    wait_for("initial lock state", Duration::from_secs(2), || lock.state().is_some()).await;
+    wait_for("initial lock state", Duration::from_secs(2), || {
+        lock.state().is_some()
+    })
+    .await;
     assert_eq!(lock.state(), Some(LockState::Locked));
     let o = lock.unlock(Instant::now()).await;
     assert_eq!(o.outcome, OutcomeKind::Confirmed, "{o:?}");
-    assert!(o.sent_ms.unwrap() < 100.0 && o.confirmed_ms.unwrap() < 500.0, "{o:?}");
+    assert!(
+        o.sent_ms.unwrap() < 100.0 && o.confirmed_ms.unwrap() < 500.0,
+        "{o:?}"
+    );
     assert_eq!(lock.state(), Some(LockState::Unlocked));
     // Relocks on the board by itself (600 ms in the fast simulator).
     let t0 = Instant::now();
-    wait_for("relock", Duration::from_secs(3), || lock.state() == Some(LockState::Locked)).await;
-    assert!(t0.elapsed() >= Duration::from_millis(400), "relocked too early: {:?}", t0.elapsed());
+    wait_for("relock", Duration::from_secs(3), || {
+        lock.state() == Some(LockState::Locked)
+    })
+    .await;
+    assert!(
+        t0.elapsed() >= Duration::from_millis(400),
+        "relocked too early: {:?}",
+        t0.elapsed()
+    );
 
     let lift = LiftDriver::new(client.clone(), "lift");
     assert_eq!(lift.current_floor(), Some(0));
     let o = lift.call(1, Instant::now()).await;
     assert_eq!(o.outcome, OutcomeKind::Confirmed, "{o:?}");
-    assert!(lift.wait_arrival(1, Duration::from_secs(3)).await, "lift never reached floor 1");
-    assert_eq!((lift.current_floor(), lift.moving()), (Some(1), Some(false)));
+    assert!(
+        lift.wait_arrival(1, Duration::from_secs(3)).await,
+        "lift never reached floor 1"
+    );
+    assert_eq!(
+        (lift.current_floor(), lift.moving()),
+        (Some(1), Some(false))
+    );
     let o = lift.call(0, Instant::now()).await;
     assert_eq!(o.outcome, OutcomeKind::Confirmed, "{o:?}");
     assert!(lift.wait_arrival(0, Duration::from_secs(3)).await);
@@ -88,15 +112,28 @@ async fn noise_board_works_with_the_right_key() {
 async fn wrong_key_and_encryption_mismatches_are_clear_errors() {
     let noisy = sim(Some(key())).await;
     let other = Key::from_base64(OTHER_KEY).unwrap();
-    let e = Client::connect(board(noisy.port(), Some(other))).await.err().expect("wrong key must fail");
+    let e = Client::connect(board(noisy.port(), Some(other)))
+        .await
+        .err()
+        .expect("wrong key must fail");
     assert!(matches!(e, EspError::Handshake(_)), "{e}");
-    assert!(e.to_string().contains("Handshake MAC failure") && e.to_string().contains("wrong encryption key"), "{e}");
+    assert!(
+        e.to_string().contains("Handshake MAC failure")
+            && e.to_string().contains("wrong encryption key"),
+        "{e}"
+    );
 
-    let e = Client::connect(board(noisy.port(), None)).await.err().expect("plaintext to Noise must fail");
+    let e = Client::connect(board(noisy.port(), None))
+        .await
+        .err()
+        .expect("plaintext to Noise must fail");
     assert!(matches!(e, EspError::RequiresEncryption), "{e}");
 
     let plain = sim(None).await;
-    let e = Client::connect(board(plain.port(), Some(key()))).await.err().expect("Noise to plaintext must fail");
+    let e = Client::connect(board(plain.port(), Some(key())))
+        .await
+        .err()
+        .expect("Noise to plaintext must fail");
     assert!(e.to_string().contains("plaintext"), "{e}");
     // Nothing was executed by any of these attempts.
     assert!(noisy.board.received().is_empty() && plain.board.received().is_empty());
@@ -108,23 +145,42 @@ async fn board_going_away_and_coming_back_is_resubscribed_with_fresh_state() {
     let c = Client::connect(board(s.port(), Some(key()))).await.unwrap();
     let lock = LockDriver::new(c.clone(), "front", "door_lock");
     assert_eq!(c.wait_connected(Duration::from_secs(1)).await.unwrap(), 1);
-    assert_eq!(lock.unlock(Instant::now()).await.outcome, OutcomeKind::Confirmed);
+    assert_eq!(
+        lock.unlock(Instant::now()).await.outcome,
+        OutcomeKind::Confirmed
+    );
 
     s.stop();
-    wait_for("link down", Duration::from_secs(2), || !matches!(c.status(), LinkStatus::Connected { .. })).await;
+    wait_for("link down", Duration::from_secs(2), || {
+        !matches!(c.status(), LinkStatus::Connected { .. })
+    })
+    .await;
     // While away the board relocks and someone calls the lift locally: the client must learn both.
     tokio::time::sleep(Duration::from_millis(800)).await;
     s.board.call(1);
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(s.board.lock_state(), LockState::Locked);
-    assert_eq!(lock.state(), Some(LockState::Unlocked), "stale until reconnected");
+    assert_eq!(
+        lock.state(),
+        Some(LockState::Unlocked),
+        "stale until reconnected"
+    );
     s.restart().await.unwrap();
     assert_eq!(c.wait_connected(Duration::from_secs(3)).await.unwrap(), 2);
-    wait_for("fresh states", Duration::from_secs(2), || lock.state() == Some(LockState::Locked)).await;
+    wait_for("fresh states", Duration::from_secs(2), || {
+        lock.state() == Some(LockState::Locked)
+    })
+    .await;
     let lift = LiftDriver::new(c.clone(), "lift");
-    wait_for("fresh floor", Duration::from_secs(2), || lift.current_floor() == Some(1)).await;
+    wait_for("fresh floor", Duration::from_secs(2), || {
+        lift.current_floor() == Some(1)
+    })
+    .await;
     // Re-subscribed: a new command is confirmed by a state update on the new session.
-    assert_eq!(lock.unlock(Instant::now()).await.outcome, OutcomeKind::Confirmed);
+    assert_eq!(
+        lock.unlock(Instant::now()).await.outcome,
+        OutcomeKind::Confirmed
+    );
     c.disconnect().await;
 }
 
@@ -135,14 +191,19 @@ async fn answers_the_boards_pings_over_an_idle_period() {
     let mut cfg = fast_sim(None);
     cfg.ping_after = Duration::from_millis(300);
     cfg.drop_after = Duration::from_millis(300);
-    let s = facegate::esphome::sim::SimBoard::start(cfg, 0).await.unwrap();
+    let s = facegate::esphome::sim::SimBoard::start(cfg, 0)
+        .await
+        .unwrap();
     let mut bc = board(s.port(), None);
     bc.keepalive = None;
     let c = Client::connect(bc).await.unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(c.status(), LinkStatus::Connected { generation: 1 });
     let lock = LockDriver::new(c.clone(), "front", "door_lock");
-    assert_eq!(lock.unlock(Instant::now()).await.outcome, OutcomeKind::Confirmed);
+    assert_eq!(
+        lock.unlock(Instant::now()).await.outcome,
+        OutcomeKind::Confirmed
+    );
 }
 
 #[tokio::test]
@@ -154,9 +215,16 @@ async fn own_keepalive_detects_a_hung_board_and_reconnects() {
     bc.keepalive_timeout = Duration::from_millis(300);
     let c = Client::connect(bc).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert_eq!(c.status(), LinkStatus::Connected { generation: 1 }, "pings answered: no reconnect");
+    assert_eq!(
+        c.status(),
+        LinkStatus::Connected { generation: 1 },
+        "pings answered: no reconnect"
+    );
     f.freeze.store(true, std::sync::atomic::Ordering::SeqCst);
-    wait_for("hang detected", Duration::from_secs(2), || matches!(c.status(), LinkStatus::Failed { .. })).await;
+    wait_for("hang detected", Duration::from_secs(2), || {
+        matches!(c.status(), LinkStatus::Failed { .. })
+    })
+    .await;
     f.freeze.store(false, std::sync::atomic::Ordering::SeqCst);
     // A reconnect attempt may have started while still frozen: it times out (3 s) and the next one works.
     let generation = c.wait_connected(Duration::from_secs(8)).await.unwrap();
@@ -178,10 +246,17 @@ async fn unlock_decided_while_unreachable_is_never_executed_after_the_deadline()
     assert!(matches!(o.outcome, OutcomeKind::Dropped { .. }), "{o:?}");
     assert_eq!(o.sent_ms, None);
     let dropped_after = decided.elapsed();
-    assert!(dropped_after < Duration::from_millis(3200), "{dropped_after:?}");
+    assert!(
+        dropped_after < Duration::from_millis(3200),
+        "{dropped_after:?}"
+    );
     c.wait_connected(Duration::from_secs(3)).await.unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(s.board.received().is_empty(), "executed late: {:?}", s.board.received());
+    assert!(
+        s.board.received().is_empty(),
+        "executed late: {:?}",
+        s.board.received()
+    );
     assert_eq!(s.board.lock_state(), LockState::Locked);
     c.disconnect().await;
 }

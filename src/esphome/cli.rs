@@ -75,14 +75,19 @@ pub struct EsphomeArgs {
 
 /// Runs one `facegate esphome` command (creates its own runtime: the CLI is synchronous).
 pub fn run(args: EsphomeArgs) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     rt.block_on(run_async(args.command))
 }
 
 async fn connect(b: &BoardArgs) -> anyhow::Result<Client> {
     let key = b.key.as_deref().map(Key::from_base64).transpose()?;
     let cfg = BoardConfig::new(b.host.clone(), b.port, key);
-    let client = Client::connect(cfg).await.with_context(|| format!("connecting to {}:{}", b.host, b.port))?;
+    let client = Client::connect(cfg)
+        .await
+        .with_context(|| format!("connecting to {}:{}", b.host, b.port))?;
     // Let the state dump that follows the subscription arrive.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(client)
@@ -92,7 +97,10 @@ fn report(json: bool, o: &super::driver::ActionOutcome) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(o)?);
     } else {
-        println!("{:?}: {:?} (sent after {:?} ms, confirmed after {:?} ms)", o.action, o.outcome, o.sent_ms, o.confirmed_ms);
+        println!(
+            "{:?}: {:?} (sent after {:?} ms, confirmed after {:?} ms)",
+            o.action, o.outcome, o.sent_ms, o.confirmed_ms
+        );
     }
     match o.outcome {
         OutcomeKind::Confirmed => Ok(()),
@@ -105,15 +113,35 @@ async fn run_async(cmd: EsphomeCommand) -> anyhow::Result<()> {
         EsphomeCommand::Entities(b) => {
             let c = connect(&b).await?;
             let dev = c.device();
-            let rows: Vec<_> = c.entities().into_iter().map(|e| (c.state(e.key), e)).collect();
+            let rows: Vec<_> = c
+                .entities()
+                .into_iter()
+                .map(|e| (c.state(e.key), e))
+                .collect();
             if b.json {
                 for (s, e) in &rows {
-                    println!("{}", serde_json::json!({"device": dev.name, "entity": e, "state": s}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"device": dev.name, "entity": e, "state": s})
+                    );
                 }
             } else {
-                println!("{} ({}), ESPHome {}, API {}.{}", dev.name, dev.friendly_name, dev.esphome_version, dev.api_version.0, dev.api_version.1);
+                println!(
+                    "{} ({}), ESPHome {}, API {}.{}",
+                    dev.name,
+                    dev.friendly_name,
+                    dev.esphome_version,
+                    dev.api_version.0,
+                    dev.api_version.1
+                );
                 for (s, e) in &rows {
-                    println!("  {:<14} {:<16} key={:<10} {:?}", format!("{:?}", e.kind), e.object_id, e.key, s);
+                    println!(
+                        "  {:<14} {:<16} key={:<10} {:?}",
+                        format!("{:?}", e.kind),
+                        e.object_id,
+                        e.key,
+                        s
+                    );
                 }
             }
             c.disconnect().await;
@@ -135,8 +163,18 @@ async fn run_async(cmd: EsphomeCommand) -> anyhow::Result<()> {
         }
         EsphomeCommand::Sim { port, key } => {
             let key = key.as_deref().map(Key::from_base64).transpose()?;
-            let sim = SimBoard::start(SimConfig { key, ..SimConfig::default() }, port).await?;
-            println!("simulated lock + lift board on {} (Ctrl-C to stop)", sim.addr());
+            let sim = SimBoard::start(
+                SimConfig {
+                    key,
+                    ..SimConfig::default()
+                },
+                port,
+            )
+            .await?;
+            println!(
+                "simulated lock + lift board on {} (Ctrl-C to stop)",
+                sim.addr()
+            );
             tokio::signal::ctrl_c().await?;
             Ok(())
         }
@@ -146,7 +184,11 @@ async fn run_async(cmd: EsphomeCommand) -> anyhow::Result<()> {
 async fn lock_cmd(b: &BoardArgs, entity: &str, lock: bool) -> anyhow::Result<()> {
     let c = connect(b).await?;
     let d = LockDriver::new(c.clone(), "cli", entity);
-    let o = if lock { d.lock(Instant::now()).await } else { d.unlock(Instant::now()).await };
+    let o = if lock {
+        d.lock(Instant::now()).await
+    } else {
+        d.unlock(Instant::now()).await
+    };
     c.disconnect().await;
     report(b.json, &o)
 }

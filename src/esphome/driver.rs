@@ -63,25 +63,44 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Sends `cmd` before `decided + deadline`, then waits up to `confirm` for a state update accepted by `ok`
-/// (or for the current state to already satisfy `already` after sending).
+/// The timing of one command: decided when, must be written within `deadline`, confirmed within `confirm`.
+#[derive(Clone, Copy)]
+struct Timing {
+    decided: Instant,
+    deadline: Duration,
+    confirm: Duration,
+}
+
+/// Sends `cmd` before `decided + deadline`, then waits up to `confirm` for a state update accepted by `ok`.
 async fn execute(
     client: &Client,
     gate: &str,
     action: DriverAction,
     cmd: Command,
-    decided: Instant,
-    deadline: Duration,
-    confirm: Duration,
+    t: Timing,
     ok: impl Fn(&StateEvent) -> bool,
 ) -> ActionOutcome {
+    let Timing {
+        decided,
+        deadline,
+        confirm,
+    } = t;
     let mut events = client.subscribe(); // before sending, so the confirmation cannot slip past
-    let mut out = ActionOutcome { gate: gate.into(), action, outcome: OutcomeKind::Unconfirmed, sent_ms: None, confirmed_ms: None };
+    let mut out = ActionOutcome {
+        gate: gate.into(),
+        action,
+        outcome: OutcomeKind::Unconfirmed,
+        sent_ms: None,
+        confirmed_ms: None,
+    };
     let sent = match client.send(cmd, decided + deadline).await {
         Ok(at) => at,
         Err(e) => {
             let reason = match e {
-                SendError::Expired => format!("not sent within {} ms of the decision (board unreachable)", deadline.as_millis()),
+                SendError::Expired => format!(
+                    "not sent within {} ms of the decision (board unreachable)",
+                    deadline.as_millis()
+                ),
                 SendError::Shutdown => e.to_string(),
             };
             out.outcome = OutcomeKind::Dropped { reason };
@@ -116,8 +135,18 @@ pub struct LockDriver {
 }
 
 impl LockDriver {
-    pub fn new(client: Client, gate: impl Into<String>, object_id: impl Into<String>) -> LockDriver {
-        LockDriver { client, gate: gate.into(), object_id: object_id.into(), deadline: DEFAULT_DEADLINE, confirm: DEFAULT_CONFIRM }
+    pub fn new(
+        client: Client,
+        gate: impl Into<String>,
+        object_id: impl Into<String>,
+    ) -> LockDriver {
+        LockDriver {
+            client,
+            gate: gate.into(),
+            object_id: object_id.into(),
+            deadline: DEFAULT_DEADLINE,
+            confirm: DEFAULT_CONFIRM,
+        }
     }
 
     fn key(&self) -> u32 {
@@ -148,9 +177,25 @@ impl LockDriver {
             (Command::Unlock { key }, LockState::Unlocked)
         };
         let lock_id = self.object_id.clone();
-        let action = if lock { DriverAction::Lock { lock: lock_id } } else { DriverAction::Unlock { lock: lock_id } };
+        let action = if lock {
+            DriverAction::Lock { lock: lock_id }
+        } else {
+            DriverAction::Unlock { lock: lock_id }
+        };
         let ok = move |ev: &StateEvent| ev.key == key && ev.state == EntityState::Lock(want);
-        execute(&self.client, &self.gate, action, cmd, decided, self.deadline, self.confirm, ok).await
+        execute(
+            &self.client,
+            &self.gate,
+            action,
+            cmd,
+            Timing {
+                decided,
+                deadline: self.deadline,
+                confirm: self.confirm,
+            },
+            ok,
+        )
+        .await
     }
 }
 
@@ -197,16 +242,32 @@ impl LiftDriver {
     /// Calls the cabin to `floor`; confirmed when the board's target-floor select reports it.
     pub async fn call(&self, floor: i32, decided: Instant) -> ActionOutcome {
         let key = key_for(&self.target);
-        let cmd = Command::Select { key, option: floor.to_string() };
+        let cmd = Command::Select {
+            key,
+            option: floor.to_string(),
+        };
         let want = EntityState::Text(floor.to_string());
         let ok = move |ev: &StateEvent| ev.key == key && ev.state == want;
-        execute(&self.client, &self.gate, DriverAction::CallLift { floor }, cmd, decided, self.deadline, self.confirm, ok).await
+        execute(
+            &self.client,
+            &self.gate,
+            DriverAction::CallLift { floor },
+            cmd,
+            Timing {
+                decided,
+                deadline: self.deadline,
+                confirm: self.confirm,
+            },
+            ok,
+        )
+        .await
     }
 
     /// Waits until the cabin reports `floor` and is not moving.
     pub async fn wait_arrival(&self, floor: i32, timeout: Duration) -> bool {
         let mut events = self.client.subscribe();
-        let arrived = |d: &LiftDriver| d.current_floor() == Some(floor) && d.moving() == Some(false);
+        let arrived =
+            |d: &LiftDriver| d.current_floor() == Some(floor) && d.moving() == Some(false);
         let wait = async {
             while !arrived(self) {
                 if let Err(tokio::sync::broadcast::error::RecvError::Closed) = events.recv().await {
@@ -237,7 +298,9 @@ impl GateActuator {
 
     /// Carries out a granted decision's actions concurrently; other verdicts never actuate.
     pub async fn act(&self, d: &Decision) -> Vec<ActionOutcome> {
-        let Verdict::Granted { actions } = &d.verdict else { return Vec::new() };
+        let Verdict::Granted { actions } = &d.verdict else {
+            return Vec::new();
+        };
         let decided = Self::decided_instant(d);
         let mut tasks = Vec::new();
         for a in actions.clone() {
@@ -263,7 +326,10 @@ impl GateActuator {
         };
         match (&a, &self.lock, &self.lift) {
             (Action::Unlock { lock }, Some(l), _) => {
-                let driver = LockDriver { object_id: lock.clone(), ..l.clone() };
+                let driver = LockDriver {
+                    object_id: lock.clone(),
+                    ..l.clone()
+                };
                 driver.unlock(decided).await
             }
             (Action::CallLift { floor }, _, Some(l)) => l.call(*floor, decided).await,

@@ -12,7 +12,11 @@ use super::msg::Incoming;
 pub fn object_id_from_name(name: &str) -> String {
     name.chars()
         .map(|c| {
-            let c = if c == ' ' { '_' } else { c.to_ascii_lowercase() };
+            let c = if c == ' ' {
+                '_'
+            } else {
+                c.to_ascii_lowercase()
+            };
             if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' {
                 c
             } else {
@@ -54,18 +58,42 @@ impl Entity {
     /// The entity described by a list-entities message, if it is one.
     pub fn from_listing(m: &Incoming) -> Option<Entity> {
         let (kind, key, name, oid, options) = match m {
-            Incoming::ListBinarySensor(e) => (EntityKind::BinarySensor, e.key, &e.name, &e.object_id, vec![]),
+            Incoming::ListBinarySensor(e) => (
+                EntityKind::BinarySensor,
+                e.key,
+                &e.name,
+                &e.object_id,
+                vec![],
+            ),
             Incoming::ListSensor(e) => (EntityKind::Sensor, e.key, &e.name, &e.object_id, vec![]),
             Incoming::ListSwitch(e) => (EntityKind::Switch, e.key, &e.name, &e.object_id, vec![]),
-            Incoming::ListTextSensor(e) => (EntityKind::TextSensor, e.key, &e.name, &e.object_id, vec![]),
-            Incoming::ListSelect(e) => (EntityKind::Select, e.key, &e.name, &e.object_id, e.options.clone()),
+            Incoming::ListTextSensor(e) => {
+                (EntityKind::TextSensor, e.key, &e.name, &e.object_id, vec![])
+            }
+            Incoming::ListSelect(e) => (
+                EntityKind::Select,
+                e.key,
+                &e.name,
+                &e.object_id,
+                e.options.clone(),
+            ),
             Incoming::ListLock(e) => (EntityKind::Lock, e.key, &e.name, &e.object_id, vec![]),
             Incoming::ListButton(e) => (EntityKind::Button, e.key, &e.name, &e.object_id, vec![]),
             _ => return None,
         };
         // Older firmware still sends object_id; newer leaves it empty.
-        let object_id = if oid.is_empty() { object_id_from_name(name) } else { oid.clone() };
-        Some(Entity { kind, key, name: name.clone(), object_id, options })
+        let object_id = if oid.is_empty() {
+            object_id_from_name(name)
+        } else {
+            oid.clone()
+        };
+        Some(Entity {
+            kind,
+            key,
+            name: name.clone(),
+            object_id,
+            options,
+        })
     }
 }
 
@@ -125,13 +153,25 @@ impl EntityState {
     pub fn from_update(m: &Incoming) -> Option<(u32, EntityState)> {
         let miss = |missing: bool, s: EntityState| if missing { EntityState::Missing } else { s };
         Some(match m {
-            Incoming::BinarySensorState(s) => (s.key, miss(s.missing_state, EntityState::Binary(s.state))),
-            Incoming::SensorState(s) => {
-                (s.key, miss(s.missing_state || s.state.is_nan(), EntityState::Number(s.state)))
+            Incoming::BinarySensorState(s) => {
+                (s.key, miss(s.missing_state, EntityState::Binary(s.state)))
             }
+            Incoming::SensorState(s) => (
+                s.key,
+                miss(
+                    s.missing_state || s.state.is_nan(),
+                    EntityState::Number(s.state),
+                ),
+            ),
             Incoming::SwitchState(s) => (s.key, EntityState::Binary(s.state)),
-            Incoming::TextSensorState(s) => (s.key, miss(s.missing_state, EntityState::Text(s.state.clone()))),
-            Incoming::SelectState(s) => (s.key, miss(s.missing_state, EntityState::Text(s.state.clone()))),
+            Incoming::TextSensorState(s) => (
+                s.key,
+                miss(s.missing_state, EntityState::Text(s.state.clone())),
+            ),
+            Incoming::SelectState(s) => (
+                s.key,
+                miss(s.missing_state, EntityState::Text(s.state.clone())),
+            ),
             Incoming::LockState(s) => (s.key, EntityState::Lock(LockState::from_wire(s.state))),
             _ => return None,
         })

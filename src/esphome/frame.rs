@@ -97,7 +97,10 @@ pub fn decode_plain(buf: &[u8]) -> Result<Option<(RawMessage, usize)>, FrameErro
     };
     let len = len as usize;
     if len > MAX_PAYLOAD {
-        return Err(FrameError::TooLarge { len, max: MAX_PAYLOAD });
+        return Err(FrameError::TooLarge {
+            len,
+            max: MAX_PAYLOAD,
+        });
     }
     let Some((ty, n2)) = get_varint(&buf[1 + n1..])? else {
         return Ok(None);
@@ -109,14 +112,20 @@ pub fn decode_plain(buf: &[u8]) -> Result<Option<(RawMessage, usize)>, FrameErro
     if buf.len() < start + len {
         return Ok(None);
     }
-    let msg = RawMessage { msg_type: ty as u16, payload: buf[start..start + len].to_vec() };
+    let msg = RawMessage {
+        msg_type: ty as u16,
+        payload: buf[start..start + len].to_vec(),
+    };
     Ok(Some((msg, start + len)))
 }
 
 /// Wraps `bytes` (a handshake message or an encrypted message) in a Noise frame.
 pub fn encode_noise_frame(bytes: &[u8]) -> Result<Vec<u8>, FrameError> {
     if bytes.len() > usize::from(u16::MAX) {
-        return Err(FrameError::TooLarge { len: bytes.len(), max: usize::from(u16::MAX) });
+        return Err(FrameError::TooLarge {
+            len: bytes.len(),
+            max: usize::from(u16::MAX),
+        });
     }
     let mut out = Vec::with_capacity(bytes.len() + 3);
     out.push(NOISE);
@@ -146,7 +155,10 @@ pub fn decode_noise_frame(buf: &[u8]) -> Result<Option<(&[u8], usize)>, FrameErr
 /// The cleartext inside an encrypted frame: `u16 type, u16 length, payload`.
 pub fn encode_noise_inner(msg_type: u16, payload: &[u8]) -> Result<Vec<u8>, FrameError> {
     if payload.len() > MAX_PAYLOAD {
-        return Err(FrameError::TooLarge { len: payload.len(), max: MAX_PAYLOAD });
+        return Err(FrameError::TooLarge {
+            len: payload.len(),
+            max: MAX_PAYLOAD,
+        });
     }
     let mut out = Vec::with_capacity(payload.len() + 4);
     out.extend_from_slice(&msg_type.to_be_bytes());
@@ -166,7 +178,10 @@ pub fn decode_noise_inner(buf: &[u8]) -> Result<RawMessage, FrameError> {
     if declared != actual {
         return Err(FrameError::InnerLength { declared, actual });
     }
-    Ok(RawMessage { msg_type, payload: buf[4..].to_vec() })
+    Ok(RawMessage {
+        msg_type,
+        payload: buf[4..].to_vec(),
+    })
 }
 
 #[cfg(test)]
@@ -179,7 +194,11 @@ mod tests {
             let payload = vec![0xab; len];
             let f = encode_plain(60, &payload);
             for cut in [0, 1, f.len() / 2, f.len() - 1] {
-                assert_eq!(decode_plain(&f[..cut]).unwrap(), None, "len {len} cut {cut}");
+                assert_eq!(
+                    decode_plain(&f[..cut]).unwrap(),
+                    None,
+                    "len {len} cut {cut}"
+                );
             }
             let (m, n) = decode_plain(&f).unwrap().unwrap();
             assert_eq!((m.msg_type, m.payload.len(), n), (60, len, f.len()));
@@ -189,7 +208,13 @@ mod tests {
     #[test]
     fn noise_frames_round_trip() {
         let inner = encode_noise_inner(7, b"abc").unwrap();
-        assert_eq!(decode_noise_inner(&inner).unwrap(), RawMessage { msg_type: 7, payload: b"abc".to_vec() });
+        assert_eq!(
+            decode_noise_inner(&inner).unwrap(),
+            RawMessage {
+                msg_type: 7,
+                payload: b"abc".to_vec()
+            }
+        );
         let f = encode_noise_frame(&inner).unwrap();
         assert_eq!(decode_noise_frame(&f[..4]).unwrap(), None);
         assert_eq!(decode_noise_frame(&f).unwrap(), Some((&inner[..], f.len())));

@@ -33,7 +33,10 @@ pub use frame::FrameError;
 #[derive(Debug, thiserror::Error)]
 pub enum EspError {
     #[error("cannot reach board {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("i/o error on the board connection: {0}")]
     Io(#[from] std::io::Error),
     #[error("bad frame from the board: {0}")]

@@ -46,7 +46,7 @@ pub const API_MINOR: u32 = 14;
 #[derive(Debug, Clone)]
 pub enum Incoming {
     Hello(proto::HelloResponse),
-    DeviceInfo(proto::DeviceInfoResponse),
+    DeviceInfo(Box<proto::DeviceInfoResponse>),
     ListBinarySensor(proto::ListEntitiesBinarySensorResponse),
     ListSensor(proto::ListEntitiesSensorResponse),
     ListSwitch(proto::ListEntitiesSwitchResponse),
@@ -70,8 +70,10 @@ pub enum Incoming {
 }
 
 fn dec<M: Message + Default>(raw: &RawMessage) -> Result<M, EspError> {
-    M::decode(raw.payload.as_slice())
-        .map_err(|e| EspError::Decode { msg_type: raw.msg_type, reason: e.to_string() })
+    M::decode(raw.payload.as_slice()).map_err(|e| EspError::Decode {
+        msg_type: raw.msg_type,
+        reason: e.to_string(),
+    })
 }
 
 impl Incoming {
@@ -80,7 +82,7 @@ impl Incoming {
         use Incoming as I;
         Ok(match raw.msg_type {
             HELLO_RESPONSE => I::Hello(dec(raw)?),
-            DEVICE_INFO_RESPONSE => I::DeviceInfo(dec(raw)?),
+            DEVICE_INFO_RESPONSE => I::DeviceInfo(Box::new(dec(raw)?)),
             LIST_BINARY_SENSOR => I::ListBinarySensor(dec(raw)?),
             LIST_SENSOR => I::ListSensor(dec(raw)?),
             LIST_SWITCH => I::ListSwitch(dec(raw)?),

@@ -30,8 +30,9 @@ impl Key {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
             .map_err(|e| EspError::BadKey(e.to_string()))?;
-        let arr: [u8; 32] =
-            bytes.try_into().map_err(|b: Vec<u8>| EspError::BadKey(format!("{} bytes", b.len())))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| EspError::BadKey(format!("{} bytes", b.len())))?;
         Ok(Key(arr))
     }
 
@@ -41,19 +42,29 @@ impl Key {
 }
 
 fn builder(key: &Key) -> Result<snow::Builder<'_>, EspError> {
-    let params = PATTERN.parse().map_err(|e: snow::Error| EspError::Handshake(e.to_string()))?;
+    let params = PATTERN
+        .parse()
+        .map_err(|e: snow::Error| EspError::Handshake(e.to_string()))?;
     let err = |e: snow::Error| EspError::Handshake(e.to_string());
-    snow::Builder::new(params).prologue(PROLOGUE).map_err(err)?.psk(0, &key.0).map_err(err)
+    snow::Builder::new(params)
+        .prologue(PROLOGUE)
+        .map_err(err)?
+        .psk(0, &key.0)
+        .map_err(err)
 }
 
 /// The client side of the handshake (it speaks first).
 pub fn initiator(key: &Key) -> Result<snow::HandshakeState, EspError> {
-    builder(key)?.build_initiator().map_err(|e| EspError::Handshake(e.to_string()))
+    builder(key)?
+        .build_initiator()
+        .map_err(|e| EspError::Handshake(e.to_string()))
 }
 
 /// The device side of the handshake (the simulated board).
 pub fn responder(key: &Key) -> Result<snow::HandshakeState, EspError> {
-    builder(key)?.build_responder().map_err(|e| EspError::Handshake(e.to_string()))
+    builder(key)?
+        .build_responder()
+        .map_err(|e| EspError::Handshake(e.to_string()))
 }
 
 /// The body of the device's server-hello frame: chosen protocol (1 = Noise), node name, MAC, NUL-terminated.
@@ -70,7 +81,11 @@ pub fn server_hello_body(name: &str, mac: &str) -> Vec<u8> {
 pub fn parse_server_hello(body: &[u8]) -> Result<String, EspError> {
     match body.first() {
         Some(0x01) => {}
-        Some(p) => return Err(EspError::Handshake(format!("device chose unknown protocol {p}"))),
+        Some(p) => {
+            return Err(EspError::Handshake(format!(
+                "device chose unknown protocol {p}"
+            )))
+        }
         None => return Err(EspError::Handshake("empty server hello".into())),
     }
     let name = body[1..].split(|&b| b == 0).next().unwrap_or_default();
@@ -86,7 +101,10 @@ mod tests {
         let k = Key::from_base64("px7tsbK3C7bpXHr2OevEV2ZMg/FrNBw2+O2pNPbedtA=").unwrap();
         assert_eq!(Key::from_base64(&k.to_base64()).unwrap(), k);
         assert!(matches!(Key::from_base64("AAAA"), Err(EspError::BadKey(_))));
-        assert!(matches!(Key::from_base64("not base64!"), Err(EspError::BadKey(_))));
+        assert!(matches!(
+            Key::from_base64("not base64!"),
+            Err(EspError::BadKey(_))
+        ));
     }
 
     #[test]

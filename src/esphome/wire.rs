@@ -18,7 +18,11 @@ pub struct Wire {
 impl Wire {
     fn new(stream: TcpStream) -> Wire {
         let _ = stream.set_nodelay(true); // commands are tiny: send each at once
-        Wire { stream, buf: Vec::with_capacity(4096), noise: None }
+        Wire {
+            stream,
+            buf: Vec::with_capacity(4096),
+            noise: None,
+        }
     }
 
     /// Whether this connection is encrypted.
@@ -28,12 +32,17 @@ impl Wire {
 
     /// The client side: plaintext when `key` is `None`, else the Noise handshake. Returns the node name
     /// the device announced during the handshake (Noise only).
-    pub async fn client(stream: TcpStream, key: Option<&Key>) -> Result<(Wire, Option<String>), EspError> {
+    pub async fn client(
+        stream: TcpStream,
+        key: Option<&Key>,
+    ) -> Result<(Wire, Option<String>), EspError> {
         let mut w = Wire::new(stream);
         let Some(key) = key else { return Ok((w, None)) };
         let mut hs = noise::initiator(key)?;
         let mut msg1 = vec![0u8; 256];
-        let n = hs.write_message(&[], &mut msg1).map_err(|e| EspError::Handshake(e.to_string()))?;
+        let n = hs
+            .write_message(&[], &mut msg1)
+            .map_err(|e| EspError::Handshake(e.to_string()))?;
         let mut body = vec![noise::HANDSHAKE_OK];
         body.extend_from_slice(&msg1[..n]);
         // Client hello (an empty frame) and the first handshake message go out together.
@@ -47,19 +56,30 @@ impl Wire {
             Some(&noise::HANDSHAKE_OK) => {}
             Some(_) => {
                 let text = String::from_utf8_lossy(&reply[1..]).into_owned();
-                return Err(EspError::Handshake(format!("device rejected the handshake: {text}")));
+                return Err(EspError::Handshake(format!(
+                    "device rejected the handshake: {text}"
+                )));
             }
             None => return Err(EspError::Handshake("empty handshake reply".into())),
         }
         let mut scratch = vec![0u8; reply.len()];
-        hs.read_message(&reply[1..], &mut scratch).map_err(|e| EspError::Handshake(e.to_string()))?;
-        w.noise = Some(hs.into_transport_mode().map_err(|e| EspError::Handshake(e.to_string()))?);
+        hs.read_message(&reply[1..], &mut scratch)
+            .map_err(|e| EspError::Handshake(e.to_string()))?;
+        w.noise = Some(
+            hs.into_transport_mode()
+                .map_err(|e| EspError::Handshake(e.to_string()))?,
+        );
         Ok((w, Some(name)))
     }
 
     /// The device side (simulated board). With a key, a plaintext client gets a server hello it cannot read
     /// (as a real encrypted board does) and an error; a wrong key gets ESPHome's "Handshake MAC failure".
-    pub async fn server(stream: TcpStream, key: Option<&Key>, name: &str, mac: &str) -> Result<Wire, EspError> {
+    pub async fn server(
+        stream: TcpStream,
+        key: Option<&Key>,
+        name: &str,
+        mac: &str,
+    ) -> Result<Wire, EspError> {
         let mut w = Wire::new(stream);
         let Some(key) = key else { return Ok(w) };
         // The client's hello is an empty Noise frame; a plaintext client gets our server hello it cannot read.
@@ -73,19 +93,29 @@ impl Wire {
         let body = w.read_noise_body().await?;
         let mut hs = noise::responder(key)?;
         let mut scratch = vec![0u8; body.len().max(64)];
-        let ok = body.first() == Some(&noise::HANDSHAKE_OK) && hs.read_message(&body[1..], &mut scratch).is_ok();
+        let ok = body.first() == Some(&noise::HANDSHAKE_OK)
+            && hs.read_message(&body[1..], &mut scratch).is_ok();
         if !ok {
             let mut err = vec![noise::HANDSHAKE_ERROR];
             err.extend_from_slice(b"Handshake MAC failure");
-            w.stream.write_all(&frame::encode_noise_frame(&err)?).await?;
+            w.stream
+                .write_all(&frame::encode_noise_frame(&err)?)
+                .await?;
             return Err(EspError::Handshake("client used a different key".into()));
         }
         let mut msg2 = vec![0u8; 256];
-        let n = hs.write_message(&[], &mut msg2).map_err(|e| EspError::Handshake(e.to_string()))?;
+        let n = hs
+            .write_message(&[], &mut msg2)
+            .map_err(|e| EspError::Handshake(e.to_string()))?;
         let mut reply = vec![noise::HANDSHAKE_OK];
         reply.extend_from_slice(&msg2[..n]);
-        w.stream.write_all(&frame::encode_noise_frame(&reply)?).await?;
-        w.noise = Some(hs.into_transport_mode().map_err(|e| EspError::Handshake(e.to_string()))?);
+        w.stream
+            .write_all(&frame::encode_noise_frame(&reply)?)
+            .await?;
+        w.noise = Some(
+            hs.into_transport_mode()
+                .map_err(|e| EspError::Handshake(e.to_string()))?,
+        );
         Ok(w)
     }
 
@@ -124,7 +154,9 @@ impl Wire {
             let body = self.read_noise_body().await?;
             let t = self.noise.as_mut().expect("checked above");
             let mut clear = vec![0u8; body.len()];
-            let n = t.read_message(&body, &mut clear).map_err(|_| FrameError::Decrypt)?;
+            let n = t
+                .read_message(&body, &mut clear)
+                .map_err(|_| FrameError::Decrypt)?;
             return Ok(frame::decode_noise_inner(&clear[..n])?);
         }
         loop {
@@ -147,7 +179,9 @@ impl Wire {
             Some(t) => {
                 let clear = frame::encode_noise_inner(msg_type, payload)?;
                 let mut enc = vec![0u8; clear.len() + 16];
-                let n = t.write_message(&clear, &mut enc).map_err(|_| FrameError::Decrypt)?;
+                let n = t
+                    .write_message(&clear, &mut enc)
+                    .map_err(|_| FrameError::Decrypt)?;
                 frame::encode_noise_frame(&enc[..n])?
             }
             None => frame::encode_plain(msg_type, payload),

@@ -81,7 +81,9 @@ pub async fn front_with(target: u16, bad: usize, garbage: Vec<u8>, inject: Vec<u
                 if inbound.write_all(&inject).await.is_err() {
                     return;
                 }
-                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)).await else { return };
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
                 let (mut ri, mut wi) = inbound.into_split();
                 let (mut ro, mut wo) = outbound.into_split();
                 let a = pump(&mut ri, &mut wo, fz.clone());
@@ -90,10 +92,18 @@ pub async fn front_with(target: u16, bad: usize, garbage: Vec<u8>, inject: Vec<u
             });
         }
     });
-    Front { port, freeze, accepted }
+    Front {
+        port,
+        freeze,
+        accepted,
+    }
 }
 
-async fn pump(r: &mut tokio::net::tcp::OwnedReadHalf, w: &mut tokio::net::tcp::OwnedWriteHalf, freeze: Arc<AtomicBool>) {
+async fn pump(
+    r: &mut tokio::net::tcp::OwnedReadHalf,
+    w: &mut tokio::net::tcp::OwnedWriteHalf,
+    freeze: Arc<AtomicBool>,
+) {
     use tokio::io::AsyncReadExt;
     let mut buf = [0u8; 4096];
     loop {
@@ -131,8 +141,17 @@ pub fn firmware(name: &str) -> PathBuf {
         .stderr(Stdio::inherit())
         .output()
         .expect("running scripts/firmware-build-host.sh");
-    assert!(out.status.success(), "building the {name} host firmware failed");
-    let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim().lines().last().unwrap_or_default());
+    assert!(
+        out.status.success(),
+        "building the {name} host firmware failed"
+    );
+    let p = PathBuf::from(
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .lines()
+            .last()
+            .unwrap_or_default(),
+    );
     assert!(p.exists(), "firmware binary {} missing", p.display());
     p
 }
@@ -171,12 +190,19 @@ impl Firmware {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("firmware on port {} never accepted a native-API client", self.port);
+        panic!(
+            "firmware on port {} never accepted a native-API client",
+            self.port
+        );
     }
 }
 
 fn spawn(path: &PathBuf) -> Child {
-    Command::new(path).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("starting host firmware")
+    Command::new(path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting host firmware")
 }
 
 impl Drop for Firmware {

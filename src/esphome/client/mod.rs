@@ -75,9 +75,13 @@ pub enum Command {
 pub enum LinkStatus {
     Connecting,
     /// `generation` counts successful connections (1 = first), so a reconnect is visible.
-    Connected { generation: u64 },
+    Connected {
+        generation: u64,
+    },
     /// The last attempt failed with this error; retrying with backoff.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     Stopped,
 }
 
@@ -154,9 +158,20 @@ impl Client {
         let (tx, rx) = mpsc::channel(64);
         let (status_tx, status) = watch::channel(LinkStatus::Connecting);
         let (events, _) = broadcast::channel(256);
-        let t = task::Task { cfg, shared: shared.clone(), rx, status: status_tx, events: events.clone() };
+        let t = task::Task {
+            cfg,
+            shared: shared.clone(),
+            rx,
+            status: status_tx,
+            events: events.clone(),
+        };
         tokio::spawn(t.run(first));
-        Client { shared, tx, status, events }
+        Client {
+            shared,
+            tx,
+            status,
+            events,
+        }
     }
 
     pub fn status(&self) -> LinkStatus {
@@ -184,11 +199,19 @@ impl Client {
     }
 
     pub fn device(&self) -> DeviceSummary {
-        self.shared.device.read().map(|d| d.clone()).unwrap_or_default()
+        self.shared
+            .device
+            .read()
+            .map(|d| d.clone())
+            .unwrap_or_default()
     }
 
     pub fn entities(&self) -> Vec<Entity> {
-        self.shared.entities.read().map(|e| e.clone()).unwrap_or_default()
+        self.shared
+            .entities
+            .read()
+            .map(|e| e.clone())
+            .unwrap_or_default()
     }
 
     /// The entity with this object id (e.g. `door_lock`).
@@ -211,8 +234,15 @@ impl Client {
     /// Sends `cmd` if it can be written before `deadline`; returns when it was written.
     pub async fn send(&self, cmd: Command, deadline: Instant) -> Result<Instant, SendError> {
         let (reply, rx) = oneshot::channel();
-        let p = Pending { cmd, deadline, reply };
-        self.tx.send(ToTask::Send(p)).await.map_err(|_| SendError::Shutdown)?;
+        let p = Pending {
+            cmd,
+            deadline,
+            reply,
+        };
+        self.tx
+            .send(ToTask::Send(p))
+            .await
+            .map_err(|_| SendError::Shutdown)?;
         rx.await.unwrap_or(Err(SendError::Shutdown))
     }
 

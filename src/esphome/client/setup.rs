@@ -18,7 +18,10 @@ pub(super) struct Established {
 }
 
 /// Reads until `want` yields a value, answering pings meanwhile.
-async fn expect<T>(wire: &mut Wire, mut want: impl FnMut(Incoming) -> Option<T>) -> Result<T, EspError> {
+async fn expect<T>(
+    wire: &mut Wire,
+    mut want: impl FnMut(Incoming) -> Option<T>,
+) -> Result<T, EspError> {
     loop {
         let raw = wire.read().await?;
         let m = Incoming::decode(&raw)?;
@@ -38,14 +41,21 @@ async fn expect<T>(wire: &mut Wire, mut want: impl FnMut(Incoming) -> Option<T>)
 }
 
 /// Runs the whole setup within `cfg.connect_timeout`, and publishes entities and device info to `shared`.
-pub(super) async fn establish(cfg: &BoardConfig, shared: &Arc<Shared>) -> Result<Established, EspError> {
+pub(super) async fn establish(
+    cfg: &BoardConfig,
+    shared: &Arc<Shared>,
+) -> Result<Established, EspError> {
     let t = cfg.connect_timeout;
-    tokio::time::timeout(t, establish_inner(cfg, shared)).await.map_err(|_| EspError::Timeout(t))?
+    tokio::time::timeout(t, establish_inner(cfg, shared))
+        .await
+        .map_err(|_| EspError::Timeout(t))?
 }
 
 async fn establish_inner(cfg: &BoardConfig, shared: &Arc<Shared>) -> Result<Established, EspError> {
     let addr = cfg.addr();
-    let stream = TcpStream::connect(&addr).await.map_err(|source| EspError::Connect { addr, source })?;
+    let stream = TcpStream::connect(&addr)
+        .await
+        .map_err(|source| EspError::Connect { addr, source })?;
     let (mut wire, _) = Wire::client(stream, cfg.key.as_ref()).await.map_err(|e| match e {
         // A plaintext board drops a Noise hello without a word.
         EspError::Closed if cfg.key.is_some() => EspError::Handshake(
@@ -67,7 +77,10 @@ async fn establish_inner(cfg: &BoardConfig, shared: &Arc<Shared>) -> Result<Esta
     if hello.api_version_major != msg::API_MAJOR {
         return Err(EspError::Protocol(format!(
             "board speaks API {}.{}, facegate {}.{}",
-            hello.api_version_major, hello.api_version_minor, msg::API_MAJOR, msg::API_MINOR
+            hello.api_version_major,
+            hello.api_version_minor,
+            msg::API_MAJOR,
+            msg::API_MINOR
         )));
     }
     wire.write(msg::DEVICE_INFO_REQUEST, &[]).await?;

@@ -57,19 +57,24 @@ impl Task {
                 Ok(est) => {
                     generation += 1;
                     backoff = self.cfg.backoff_min;
-                    self.status.send_replace(LinkStatus::Connected { generation });
+                    self.status
+                        .send_replace(LinkStatus::Connected { generation });
                     tracing::info!(board = %self.cfg.addr(), generation, "ESPHome board connected");
                     match self.session(est.wire, &mut pending).await {
                         End::Stopped => return self.stopped(pending),
                         End::Lost(e) => {
                             tracing::warn!(board = %self.cfg.addr(), error = %e, "ESPHome link lost; reconnecting");
-                            self.status.send_replace(LinkStatus::Failed { error: e.to_string() });
+                            self.status.send_replace(LinkStatus::Failed {
+                                error: e.to_string(),
+                            });
                         }
                     }
                 }
                 Err(e) => {
                     tracing::warn!(board = %self.cfg.addr(), error = %e, retry_in = ?backoff, "ESPHome connect failed");
-                    self.status.send_replace(LinkStatus::Failed { error: e.to_string() });
+                    self.status.send_replace(LinkStatus::Failed {
+                        error: e.to_string(),
+                    });
                     let wait = sleep_until((Instant::now() + backoff).into());
                     if self.while_waiting(wait, &mut pending).await.is_none() {
                         return self.stopped(pending);
@@ -95,7 +100,12 @@ impl Task {
     ) -> Option<T> {
         tokio::pin!(fut);
         loop {
-            let next = pending.iter().map(|p| p.deadline).min().map(Into::into).unwrap_or_else(never);
+            let next = pending
+                .iter()
+                .map(|p| p.deadline)
+                .min()
+                .map(Into::into)
+                .unwrap_or_else(never);
             tokio::select! {
                 r = &mut fut => return Some(r),
                 m = self.rx.recv() => match m {
@@ -175,7 +185,11 @@ impl Task {
                     if let Ok(mut s) = self.shared.states.write() {
                         s.insert(key, state.clone());
                     }
-                    let _ = self.events.send(StateEvent { key, state, at: Instant::now() });
+                    let _ = self.events.send(StateEvent {
+                        key,
+                        state,
+                        at: Instant::now(),
+                    });
                 }
             }
         }
@@ -211,16 +225,31 @@ async fn send_before_deadline(wire: &mut Wire, p: Pending) -> Result<(), EspErro
 pub(crate) fn encode_command(cmd: &Command) -> (u16, Vec<u8>) {
     match cmd {
         Command::Lock { key } | Command::Unlock { key } => {
-            let command = if matches!(cmd, Command::Lock { .. }) { 1 } else { 0 };
-            let m = proto::LockCommandRequest { key: *key, command, ..Default::default() };
+            let command = if matches!(cmd, Command::Lock { .. }) {
+                1
+            } else {
+                0
+            };
+            let m = proto::LockCommandRequest {
+                key: *key,
+                command,
+                ..Default::default()
+            };
             (msg::LOCK_COMMAND, msg::encode(&m))
         }
         Command::Select { key, option } => {
-            let m = proto::SelectCommandRequest { key: *key, state: option.clone(), ..Default::default() };
+            let m = proto::SelectCommandRequest {
+                key: *key,
+                state: option.clone(),
+                ..Default::default()
+            };
             (msg::SELECT_COMMAND, msg::encode(&m))
         }
         Command::Press { key } => {
-            let m = proto::ButtonCommandRequest { key: *key, ..Default::default() };
+            let m = proto::ButtonCommandRequest {
+                key: *key,
+                ..Default::default()
+            };
             (msg::BUTTON_COMMAND, msg::encode(&m))
         }
     }

@@ -68,7 +68,12 @@ impl Board {
             received: Vec::new(),
         };
         let (changes, _) = broadcast::channel(256);
-        Arc::new(Board { relock, travel_per_floor, state: Mutex::new(state), changes })
+        Arc::new(Board {
+            relock,
+            travel_per_floor,
+            state: Mutex::new(state),
+            changes,
+        })
     }
 
     pub fn changes(&self) -> broadcast::Receiver<(u32, EntityState)> {
@@ -95,11 +100,19 @@ impl Board {
     pub fn snapshot(&self) -> Vec<(u32, EntityState)> {
         let s = self.st();
         let status = if s.moving {
-            if s.target > s.floor { "moving up" } else { "moving down" }
+            if s.target > s.floor {
+                "moving up"
+            } else {
+                "moving down"
+            }
         } else {
             "idle"
         };
-        let lock_text = if s.lock == LockState::Unlocked { "unlocked" } else { "locked" };
+        let lock_text = if s.lock == LockState::Unlocked {
+            "unlocked"
+        } else {
+            "locked"
+        };
         vec![
             (key("Door lock"), EntityState::Lock(s.lock)),
             (key("Door contact"), EntityState::Binary(false)),
@@ -108,8 +121,14 @@ impl Board {
             (key("Lift moving"), EntityState::Binary(s.moving)),
             (key("Target floor"), EntityState::Text(s.target.to_string())),
             (key("Lift status"), EntityState::Text(status.into())),
-            (key("Floor 0 limit"), EntityState::Binary(!s.moving && s.floor == 0)),
-            (key("Floor 1 limit"), EntityState::Binary(!s.moving && s.floor == 1)),
+            (
+                key("Floor 0 limit"),
+                EntityState::Binary(!s.moving && s.floor == 0),
+            ),
+            (
+                key("Floor 1 limit"),
+                EntityState::Binary(!s.moving && s.floor == 1),
+            ),
         ]
     }
 
@@ -123,15 +142,26 @@ impl Board {
     }
 
     fn note(&self, what: String) {
-        self.st().received.push(Received { at: Instant::now(), what });
+        self.st().received.push(Received {
+            at: Instant::now(),
+            what,
+        });
     }
 
     pub fn set_lock(self: &Arc<Board>, unlock: bool) {
-        self.note(if unlock { "unlock".into() } else { "lock".into() });
+        self.note(if unlock {
+            "unlock".into()
+        } else {
+            "lock".into()
+        });
         let before = self.snapshot();
         let gen = {
             let mut s = self.st();
-            s.lock = if unlock { LockState::Unlocked } else { LockState::Locked };
+            s.lock = if unlock {
+                LockState::Unlocked
+            } else {
+                LockState::Locked
+            };
             s.relock_gen += 1;
             s.relock_gen
         };
@@ -169,7 +199,9 @@ impl Board {
             s.move_gen
         };
         // The select echoes the accepted option even when it is unchanged (what HA shows as "called").
-        let _ = self.changes.send((key("Target floor"), EntityState::Text(floor.to_string())));
+        let _ = self
+            .changes
+            .send((key("Target floor"), EntityState::Text(floor.to_string())));
         self.publish_since(&before);
         let b = self.clone();
         tokio::spawn(async move {

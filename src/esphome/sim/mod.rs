@@ -104,7 +104,12 @@ impl SimBoard {
         if let Some(a) = self.accept.lock().unwrap_or_else(|p| p.into_inner()).take() {
             a.abort();
         }
-        for h in self.conns.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+        for h in self
+            .conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
             h.abort();
         }
     }

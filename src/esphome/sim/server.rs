@@ -19,7 +19,11 @@ use super::SimConfig;
 const NAME: &str = "facegate-sim";
 const MAC: &str = "02:fa:ce:00:00:01";
 
-pub(super) async fn serve(stream: TcpStream, board: Arc<Board>, cfg: SimConfig) -> Result<(), EspError> {
+pub(super) async fn serve(
+    stream: TcpStream,
+    board: Arc<Board>,
+    cfg: SimConfig,
+) -> Result<(), EspError> {
     let mut wire = Wire::server(stream, cfg.key.as_ref(), NAME, MAC).await?;
     let mut changes = board.changes();
     let mut subscribed = false;
@@ -67,11 +71,19 @@ pub(super) async fn serve(stream: TcpStream, board: Arc<Board>, cfg: SimConfig) 
 }
 
 fn dec<M: Message + Default>(raw: &RawMessage) -> Result<M, EspError> {
-    M::decode(raw.payload.as_slice()).map_err(|e| EspError::Decode { msg_type: raw.msg_type, reason: e.to_string() })
+    M::decode(raw.payload.as_slice()).map_err(|e| EspError::Decode {
+        msg_type: raw.msg_type,
+        reason: e.to_string(),
+    })
 }
 
 /// Answers one message; `false` ends the connection.
-async fn answer(wire: &mut Wire, board: &Arc<Board>, raw: &RawMessage, subscribed: &mut bool) -> Result<bool, EspError> {
+async fn answer(
+    wire: &mut Wire,
+    board: &Arc<Board>,
+    raw: &RawMessage,
+    subscribed: &mut bool,
+) -> Result<bool, EspError> {
     match raw.msg_type {
         msg::HELLO_REQUEST => {
             let m = proto::HelloResponse {
@@ -83,7 +95,16 @@ async fn answer(wire: &mut Wire, board: &Arc<Board>, raw: &RawMessage, subscribe
             wire.write(msg::HELLO_RESPONSE, &m.encode_to_vec()).await?;
         }
         // Legacy password login (removed in ESPHome 2026.1): accept, there is no password.
-        3 => wire.write(4, &proto::AuthenticationResponse { invalid_password: false }.encode_to_vec()).await?,
+        3 => {
+            wire.write(
+                4,
+                &proto::AuthenticationResponse {
+                    invalid_password: false,
+                }
+                .encode_to_vec(),
+            )
+            .await?
+        }
         msg::DEVICE_INFO_REQUEST => {
             let m = proto::DeviceInfoResponse {
                 name: NAME.into(),
@@ -96,7 +117,8 @@ async fn answer(wire: &mut Wire, board: &Arc<Board>, raw: &RawMessage, subscribe
                 api_encryption_supported: wire.encrypted(),
                 ..Default::default()
             };
-            wire.write(msg::DEVICE_INFO_RESPONSE, &m.encode_to_vec()).await?;
+            wire.write(msg::DEVICE_INFO_RESPONSE, &m.encode_to_vec())
+                .await?;
         }
         msg::LIST_ENTITIES_REQUEST => {
             for &(kind, name) in ENTITIES {
@@ -141,18 +163,42 @@ fn listing(kind: EntityKind, name: &str) -> (u16, Vec<u8>) {
     let k = key(name);
     let n = name.to_string();
     match kind {
-        EntityKind::Lock => (msg::LIST_LOCK, proto::ListEntitiesLockResponse { key: k, name: n, ..Default::default() }.encode_to_vec()),
+        EntityKind::Lock => (
+            msg::LIST_LOCK,
+            proto::ListEntitiesLockResponse {
+                key: k,
+                name: n,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
         EntityKind::BinarySensor => (
             msg::LIST_BINARY_SENSOR,
-            proto::ListEntitiesBinarySensorResponse { key: k, name: n, ..Default::default() }.encode_to_vec(),
+            proto::ListEntitiesBinarySensorResponse {
+                key: k,
+                name: n,
+                ..Default::default()
+            }
+            .encode_to_vec(),
         ),
         EntityKind::TextSensor => (
             msg::LIST_TEXT_SENSOR,
-            proto::ListEntitiesTextSensorResponse { key: k, name: n, ..Default::default() }.encode_to_vec(),
+            proto::ListEntitiesTextSensorResponse {
+                key: k,
+                name: n,
+                ..Default::default()
+            }
+            .encode_to_vec(),
         ),
         EntityKind::Sensor => (
             msg::LIST_SENSOR,
-            proto::ListEntitiesSensorResponse { key: k, name: n, accuracy_decimals: 0, ..Default::default() }.encode_to_vec(),
+            proto::ListEntitiesSensorResponse {
+                key: k,
+                name: n,
+                accuracy_decimals: 0,
+                ..Default::default()
+            }
+            .encode_to_vec(),
         ),
         EntityKind::Select => (
             msg::LIST_SELECT,
@@ -164,29 +210,74 @@ fn listing(kind: EntityKind, name: &str) -> (u16, Vec<u8>) {
             }
             .encode_to_vec(),
         ),
-        EntityKind::Button => (msg::LIST_BUTTON, proto::ListEntitiesButtonResponse { key: k, name: n, ..Default::default() }.encode_to_vec()),
-        EntityKind::Switch => (msg::LIST_SWITCH, proto::ListEntitiesSwitchResponse { key: k, name: n, ..Default::default() }.encode_to_vec()),
+        EntityKind::Button => (
+            msg::LIST_BUTTON,
+            proto::ListEntitiesButtonResponse {
+                key: k,
+                name: n,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
+        EntityKind::Switch => (
+            msg::LIST_SWITCH,
+            proto::ListEntitiesSwitchResponse {
+                key: k,
+                name: n,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
     }
 }
 
 async fn send_state(wire: &mut Wire, k: u32, s: &EntityState) -> Result<(), EspError> {
     let select = k == key("Target floor");
     let (ty, bytes) = match s {
-        EntityState::Lock(l) => (msg::LOCK_STATE, proto::LockStateResponse { key: k, state: l.to_wire(), device_id: 0 }.encode_to_vec()),
+        EntityState::Lock(l) => (
+            msg::LOCK_STATE,
+            proto::LockStateResponse {
+                key: k,
+                state: l.to_wire(),
+                device_id: 0,
+            }
+            .encode_to_vec(),
+        ),
         EntityState::Binary(b) => (
             msg::BINARY_SENSOR_STATE,
-            proto::BinarySensorStateResponse { key: k, state: *b, ..Default::default() }.encode_to_vec(),
+            proto::BinarySensorStateResponse {
+                key: k,
+                state: *b,
+                ..Default::default()
+            }
+            .encode_to_vec(),
         ),
-        EntityState::Number(v) => {
-            (msg::SENSOR_STATE, proto::SensorStateResponse { key: k, state: *v, ..Default::default() }.encode_to_vec())
-        }
+        EntityState::Number(v) => (
+            msg::SENSOR_STATE,
+            proto::SensorStateResponse {
+                key: k,
+                state: *v,
+                ..Default::default()
+            }
+            .encode_to_vec(),
+        ),
         EntityState::Text(t) if select => (
             msg::SELECT_STATE,
-            proto::SelectStateResponse { key: k, state: t.clone(), ..Default::default() }.encode_to_vec(),
+            proto::SelectStateResponse {
+                key: k,
+                state: t.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
         ),
         EntityState::Text(t) => (
             msg::TEXT_SENSOR_STATE,
-            proto::TextSensorStateResponse { key: k, state: t.clone(), ..Default::default() }.encode_to_vec(),
+            proto::TextSensorStateResponse {
+                key: k,
+                state: t.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec(),
         ),
         EntityState::Missing => return Ok(()),
     };

@@ -17,3 +17,5 @@ if [ ! -d "$FACEGATE_SHARED/models" ] || [ ! -d "$FACEGATE_SHARED/faces" ]; then
   echo "missing $FACEGATE_SHARED/models or $FACEGATE_SHARED/faces: the tests read real models and photos from there" >&2
   exit 1
 fi
+# ESPHome (firmware validation, real host-platform firmware, Home Assistant's aioesphomeapi) for the ESPHome tests.
+scripts/setup-esphome.sh

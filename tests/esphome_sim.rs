@@ -279,3 +279,69 @@ async fn unlock_decided_while_unreachable_is_sent_when_the_board_returns_in_time
     assert_eq!(r.len(), 1);
     assert!(r[0].at.duration_since(decided) < Duration::from_secs(2));
 }
+
+#[tokio::test]
+async fn a_granted_decision_unlocks_and_calls_the_lift_and_others_never_actuate() {
+    use facegate::decide::{Action, Decision, Verdict};
+    use facegate::esphome::GateActuator;
+    let s = sim(Some(key())).await;
+    let c = Client::connect(board(s.port(), Some(key()))).await.unwrap();
+    let gate = GateActuator {
+        gate: "front".into(),
+        lock: Some(LockDriver::new(c.clone(), "front", "door_lock")),
+        lift: Some(LiftDriver::new(c.clone(), "front")),
+    };
+    let decision = |verdict| Decision {
+        gate: "front".into(),
+        track_id: 7,
+        person: Some("alice".into()),
+        confidence: 0.9,
+        liveness: 0.95,
+        verdict,
+        at: std::time::SystemTime::now(),
+    };
+    for v in [
+        Verdict::Denied {
+            reason: "schedule".into(),
+        },
+        Verdict::Unknown,
+        Verdict::Spoof,
+        Verdict::NotifyOnly,
+    ] {
+        assert!(gate.act(&decision(v)).await.is_empty());
+    }
+    assert!(s.board.received().is_empty());
+    let actions = vec![
+        Action::Unlock {
+            lock: "door_lock".into(),
+        },
+        Action::CallLift { floor: 1 },
+    ];
+    let out = gate.act(&decision(Verdict::Granted { actions })).await;
+    assert_eq!(out.len(), 2);
+    assert!(
+        out.iter().all(|o| o.outcome == OutcomeKind::Confirmed),
+        "{out:?}"
+    );
+    let json = serde_json::to_value(&out[0]).unwrap();
+    assert_eq!(json["action"], "unlock");
+    assert_eq!(json["lock"], "door_lock");
+    assert_eq!(json["result"], "confirmed");
+    let mut got: Vec<_> = s.board.received().into_iter().map(|r| r.what).collect();
+    got.sort();
+    assert_eq!(got, ["call 1", "unlock"]);
+    // A gate without a lift board reports the action as dropped, never silently.
+    let lock_only = GateActuator {
+        lift: None,
+        ..gate.clone()
+    };
+    let out = lock_only
+        .act(&decision(Verdict::Granted {
+            actions: vec![Action::CallLift { floor: 0 }],
+        }))
+        .await;
+    assert!(
+        matches!(&out[0].outcome, OutcomeKind::Dropped { reason } if reason.contains("no lift")),
+        "{out:?}"
+    );
+}

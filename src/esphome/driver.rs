@@ -338,3 +338,29 @@ impl GateActuator {
         }
     }
 }
+
+impl GateActuator {
+    /// The drivers for a configured gate, on a shared board connection (`client`, one per board).
+    pub fn from_config(g: &crate::config::GateConfig, client: Option<Client>) -> GateActuator {
+        let Some(client) = client else {
+            return GateActuator {
+                gate: g.name.clone(),
+                ..GateActuator::default()
+            };
+        };
+        let lock = g
+            .lock
+            .as_ref()
+            .map(|l| LockDriver::new(client.clone(), g.name.clone(), l.clone()));
+        let lift = g.lift.as_ref().map(|l| LiftDriver {
+            target: l.target_floor.clone(),
+            current: l.current_floor.clone(),
+            ..LiftDriver::new(client.clone(), g.name.clone())
+        });
+        GateActuator {
+            gate: g.name.clone(),
+            lock,
+            lift,
+        }
+    }
+}

@@ -254,3 +254,16 @@ impl Client {
         }
     }
 }
+
+impl BoardConfig {
+    /// Client settings for a board from the service configuration (an empty key means plaintext).
+    pub fn from_config(b: &crate::config::BoardConfig) -> Result<BoardConfig, EspError> {
+        let key = b.encryption_key.expose();
+        let key = if key.is_empty() {
+            None
+        } else {
+            Some(Key::from_base64(key)?)
+        };
+        Ok(BoardConfig::new(b.host.clone(), b.port, key))
+    }
+}

@@ -1,6 +1,18 @@
 //! 2-D convolution with fused bias and activation.
+//!
+//! Weights are packed into plain `Vec<f32>`s once, when the layer is built. A call runs one of our CPU
+//! kernels as a candle custom op: depthwise convs ([`super::depthwise`]), dense and grouped convs as
+//! matrix products ([`super::dense`]). Candle's own `conv2d` stays available as
+//! [`Conv2d::forward_reference`], the definition the kernels are tested against.
 
-use candle_core::{Module, Result, Tensor};
+use std::sync::Arc;
+
+use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, Tensor};
+
+use super::dense::conv_dense;
+use super::depthwise::conv_depthwise;
+use super::gemm::Epilogue;
+use super::geom::Geom;
 
 /// Geometry of a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,10 +47,27 @@ pub enum Activation {
 /// A convolution layer: weight (Cout, Cin/groups, kh, kw), optional bias (Cout), activation.
 #[derive(Clone, Debug)]
 pub struct Conv2d {
+    /// The weights as given, for [`Conv2d::forward_reference`].
     weight: Tensor,
     bias: Option<Tensor>,
     cfg: ConvCfg,
     act: Activation,
+    /// The same layer packed for the fast kernels (shared by clones).
+    packed: Arc<Packed>,
+}
+
+/// A conv layer in the form the kernels read.
+#[derive(Debug)]
+struct Packed {
+    cout: usize,
+    /// Input channels per group.
+    cin_g: usize,
+    kh: usize,
+    kw: usize,
+    cfg: ConvCfg,
+    /// Row-major `[cout, cin_g*kh*kw]`.
+    weight: Vec<f32>,
+    epilogue: Epilogue,
 }
 
 impl Conv2d {
@@ -48,21 +77,51 @@ impl Conv2d {
         cfg: ConvCfg,
         act: Activation,
     ) -> Result<Self> {
-        let (cout, _cin_g, _kh, _kw) = weight.dims4()?;
-        if let Some(b) = &bias {
-            if b.elem_count() != cout {
-                candle_core::bail!(
-                    "conv bias has {} values for {} output channels",
-                    b.elem_count(),
-                    cout
-                );
-            }
+        let (cout, cin_g, kh, kw) = weight.dims4()?;
+        if cfg.stride == 0 || cfg.groups == 0 || cout % cfg.groups != 0 {
+            candle_core::bail!("conv config {cfg:?} does not fit {cout} output channels");
         }
+        let flat = |t: &Tensor| t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>();
+        let bias_v = match &bias {
+            Some(b) if b.elem_count() != cout => candle_core::bail!(
+                "conv bias has {} values for {} output channels",
+                b.elem_count(),
+                cout
+            ),
+            Some(b) => flat(b)?,
+            None => vec![0.0; cout],
+        };
+        let slope = match &act {
+            Activation::None => vec![1.0; cout],
+            Activation::Relu => vec![0.0; cout],
+            Activation::PRelu(a) if a.elem_count() == cout => flat(a)?,
+            Activation::PRelu(a) if a.elem_count() == 1 => vec![flat(a)?[0]; cout],
+            Activation::PRelu(a) => candle_core::bail!(
+                "conv PReLU has {} slopes for {} output channels",
+                a.elem_count(),
+                cout
+            ),
+        };
+        let active = bias.is_some() || !matches!(act, Activation::None);
+        let packed = Packed {
+            cout,
+            cin_g,
+            kh,
+            kw,
+            cfg,
+            weight: flat(&weight)?,
+            epilogue: Epilogue {
+                bias: bias_v,
+                slope,
+                active,
+            },
+        };
         Ok(Self {
             weight,
             bias,
             cfg,
             act,
+            packed: Arc::new(packed),
         })
     }
 
@@ -70,11 +129,9 @@ impl Conv2d {
     pub fn out_channels(&self) -> usize {
         self.weight.dims()[0]
     }
-}
 
-impl Module for Conv2d {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        // Reference path on candle's own ops; the fast kernels replace this without changing the API.
+    /// The same layer through candle's own ops: slow, but the definition the fast kernels must match.
+    pub fn forward_reference(&self, x: &Tensor) -> Result<Tensor> {
         let [t, l, b, r] = self.cfg.pad;
         let x = x.pad_with_zeros(2, t, b)?.pad_with_zeros(3, l, r)?;
         let mut y = x.conv2d(&self.weight, 0, self.cfg.stride, 1, self.cfg.groups)?;
@@ -84,7 +141,98 @@ impl Module for Conv2d {
         match &self.act {
             Activation::None => Ok(y),
             Activation::Relu => y.relu(),
-            Activation::PRelu(a) => super::prelu(&y, a),
+            Activation::PRelu(a) => {
+                let a = a.reshape((1, a.elem_count(), 1, 1))?;
+                y.relu()? + y.minimum(0f32)?.broadcast_mul(&a)?
+            }
         }
+    }
+}
+
+impl Module for Conv2d {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.contiguous()?;
+        x.apply_op1_no_bwd(self.packed.as_ref())
+    }
+}
+
+impl Packed {
+    /// Per-group geometry for an input of `cin` x `h` x `w`.
+    fn geom(&self, cin: usize, h: usize, w: usize) -> Result<Geom> {
+        let groups = self.cfg.groups;
+        if cin != self.cin_g * groups {
+            candle_core::bail!(
+                "conv expects {} input channels, got {cin}",
+                self.cin_g * groups
+            );
+        }
+        let g = Geom::new(
+            self.cin_g,
+            h,
+            w,
+            self.cout / groups,
+            self.kh,
+            self.kw,
+            self.cfg.stride,
+            self.cfg.pad,
+        );
+        g.ok_or_else(|| {
+            candle_core::Error::Msg(format!(
+                "conv {}x{} kernel does not fit a {h}x{w} input padded by {:?}",
+                self.kh, self.kw, self.cfg.pad
+            ))
+        })
+    }
+
+    /// One image: `x` is `[cin, h, w]`, `out` is `[cout, oh, ow]`.
+    fn run(&self, x: &[f32], g: &Geom, out: &mut [f32]) {
+        let groups = self.cfg.groups;
+        if groups == 1 {
+            conv_dense(x, g, &self.weight, &self.epilogue, out);
+        } else if g.cin == 1 && g.cout == 1 {
+            let dw = Geom {
+                cin: groups,
+                cout: groups,
+                ..*g
+            };
+            conv_depthwise(x, &dw, &self.weight, &self.epilogue, out);
+        } else {
+            let (xin, xout, wn) = (g.cin * g.h * g.w, g.cout * g.out_pixels(), g.cout * g.k());
+            for gi in 0..groups {
+                let epi = self.epilogue.slice(gi * g.cout, g.cout);
+                conv_dense(
+                    &x[gi * xin..(gi + 1) * xin],
+                    g,
+                    &self.weight[gi * wn..(gi + 1) * wn],
+                    &epi,
+                    &mut out[gi * xout..(gi + 1) * xout],
+                );
+            }
+        }
+    }
+}
+
+impl CustomOp1 for Packed {
+    fn name(&self) -> &'static str {
+        "facegate-conv2d"
+    }
+
+    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, h, w) = layout.shape().dims4()?;
+        let Some((start, end)) = layout.contiguous_offsets() else {
+            candle_core::bail!("conv input must be contiguous");
+        };
+        let x = &storage.as_slice::<f32>()?[start..end];
+        let g = self.geom(cin, h, w)?;
+        let (img_in, img_out) = (cin * h * w, self.cout * g.out_pixels());
+        // Every element is written by the kernels (gemm does not read it; depthwise fills each row first).
+        let mut out = vec![0f32; n * img_out];
+        for (xi, oi) in x.chunks_exact(img_in).zip(out.chunks_exact_mut(img_out)) {
+            self.run(xi, &g, oi);
+        }
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((n, self.cout, g.oh, g.ow)),
+        ))
     }
 }

@@ -4,6 +4,12 @@
 //! touching any model. Weights are packed once when a layer is built, never per call.
 
 mod conv;
+mod dense;
+mod depthwise;
+mod gemm;
+mod geom;
+mod im2col;
+mod simd;
 
 pub use conv::{Activation, Conv2d, ConvCfg};
 

@@ -1,0 +1,439 @@
+//! The fast CPU kernels behind `vision::nn` against candle's own ops, on random tensors, for every shape
+//! class the four models use: dense 3x3 stride 1/2, 7x7 stride 2, 1x1 (pointwise and strided), convs with a
+//! 1x1 output, depthwise 3x3/5x5 stride 1/2, asymmetric padding, groups, batch > 1, with bias, ReLU, PReLU;
+//! each on a 1-thread and a 2-thread rayon pool (the kernels split work differently).
+//!
+//! Tolerance: max |fast - reference| <= 1e-4 * max(1, max |reference|) (the two sum in different orders and
+//! the fast path may fuse multiply-adds).
+
+use candle_core::{Device, Module, Tensor};
+use facegate::vision::nn::{self, Activation, Conv2d, ConvCfg};
+
+/// Deterministic pseudo-random values in [-1, 1) (xorshift), so failures reproduce.
+fn rand_vec(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+fn rand_tensor(shape: &[usize], seed: u64) -> Tensor {
+    let n = shape.iter().product();
+    Tensor::from_vec(rand_vec(n, seed), shape, &Device::Cpu).unwrap()
+}
+
+fn assert_close(fast: &Tensor, reference: &Tensor, what: &str) {
+    assert_eq!(fast.dims(), reference.dims(), "{what}: shape");
+    let f = fast.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let r = reference.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let scale = r.iter().fold(1f32, |m, v| m.max(v.abs()));
+    let worst = f
+        .iter()
+        .zip(&r)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(f.iter().all(|v| v.is_finite()), "{what}: non-finite output");
+    assert!(
+        worst <= 1e-4 * scale,
+        "{what}: max abs diff {worst} (scale {scale})"
+    );
+}
+
+#[derive(Clone, Copy)]
+enum Act {
+    None,
+    Relu,
+    PRelu,
+}
+
+struct Case {
+    name: &'static str,
+    /// Input N, C, H, W.
+    input: [usize; 4],
+    cout: usize,
+    k: (usize, usize),
+    stride: usize,
+    pad: [usize; 4],
+    groups: usize,
+    bias: bool,
+    act: Act,
+}
+
+fn layer(c: &Case, seed: u64) -> Conv2d {
+    let cin_g = c.input[1] / c.groups;
+    // Kaiming-like scale keeps outputs O(1) so the tolerance means the same thing for every case.
+    let fan_in = (cin_g * c.k.0 * c.k.1) as f32;
+    let w =
+        (rand_tensor(&[c.cout, cin_g, c.k.0, c.k.1], seed) * (3.0 / fan_in as f64).sqrt()).unwrap();
+    let bias = c.bias.then(|| rand_tensor(&[c.cout], seed + 1));
+    let act = match c.act {
+        Act::None => Activation::None,
+        Act::Relu => Activation::Relu,
+        Act::PRelu => Activation::PRelu((rand_tensor(&[c.cout], seed + 2) * 0.5).unwrap()),
+    };
+    let cfg = ConvCfg {
+        stride: c.stride,
+        pad: c.pad,
+        groups: c.groups,
+    };
+    Conv2d::new(w, bias, cfg, act).unwrap()
+}
+
+#[allow(clippy::too_many_arguments)]
+const fn case(
+    name: &'static str,
+    input: [usize; 4],
+    cout: usize,
+    k: usize,
+    stride: usize,
+    pad: [usize; 4],
+    groups: usize,
+    act: Act,
+) -> Case {
+    Case {
+        name,
+        input,
+        cout,
+        k: (k, k),
+        stride,
+        pad,
+        groups,
+        bias: true,
+        act,
+    }
+}
+
+const P1: [usize; 4] = [1, 1, 1, 1];
+const P0: [usize; 4] = [0, 0, 0, 0];
+/// TFLite SAME padding for a stride-2 3x3 conv on an even size: nothing before, one after.
+const SAME2: [usize; 4] = [0, 0, 1, 1];
+
+fn cases() -> Vec<Case> {
+    vec![
+        case(
+            "dense 3x3 s1 relu",
+            [1, 32, 36, 36],
+            32,
+            3,
+            1,
+            P1,
+            1,
+            Act::Relu,
+        ),
+        case(
+            "dense 3x3 s1 odd size prelu",
+            [1, 16, 23, 17],
+            24,
+            3,
+            1,
+            P1,
+            1,
+            Act::PRelu,
+        ),
+        case(
+            "dense 3x3 s2 same-pad",
+            [1, 32, 36, 36],
+            64,
+            3,
+            2,
+            SAME2,
+            1,
+            Act::Relu,
+        ),
+        case(
+            "dense 3x3 s2 pad1 (yunet stem)",
+            [1, 3, 96, 128],
+            16,
+            3,
+            2,
+            P1,
+            1,
+            Act::Relu,
+        ),
+        case(
+            "dense 7x7 s2 (dlib stem)",
+            [1, 3, 150, 150],
+            32,
+            7,
+            2,
+            P0,
+            1,
+            Act::Relu,
+        ),
+        case(
+            "dense 3x3 deep few pixels",
+            [1, 128, 9, 9],
+            128,
+            3,
+            1,
+            P1,
+            1,
+            Act::Relu,
+        ),
+        case(
+            "dense 3x3 1x1-output",
+            [1, 256, 3, 3],
+            256,
+            3,
+            1,
+            P0,
+            1,
+            Act::None,
+        ),
+        case(
+            "dense 3x3 asymmetric pad",
+            [1, 8, 11, 13],
+            8,
+            3,
+            1,
+            [2, 0, 1, 3],
+            1,
+            Act::PRelu,
+        ),
+        case(
+            "pointwise 1x1 prelu",
+            [1, 64, 30, 40],
+            64,
+            1,
+            1,
+            P0,
+            1,
+            Act::PRelu,
+        ),
+        case(
+            "pointwise 1x1 large",
+            [1, 64, 120, 160],
+            64,
+            1,
+            1,
+            P0,
+            1,
+            Act::None,
+        ),
+        case(
+            "pointwise 1x1 to 1 channel",
+            [1, 64, 20, 20],
+            1,
+            1,
+            1,
+            P0,
+            1,
+            Act::None,
+        ),
+        case("1x1 stride 2", [1, 16, 20, 21], 8, 1, 2, P0, 1, Act::Relu),
+        case("1x1 padded", [1, 4, 5, 6], 6, 1, 1, P1, 1, Act::None),
+        case(
+            "depthwise 3x3 s1",
+            [1, 64, 30, 40],
+            64,
+            3,
+            1,
+            P1,
+            64,
+            Act::Relu,
+        ),
+        case(
+            "depthwise 3x3 s1 large",
+            [1, 64, 120, 160],
+            64,
+            3,
+            1,
+            P1,
+            64,
+            Act::Relu,
+        ),
+        case(
+            "depthwise 3x3 s2 same-pad",
+            [1, 32, 24, 24],
+            32,
+            3,
+            2,
+            SAME2,
+            32,
+            Act::PRelu,
+        ),
+        case(
+            "depthwise 3x3 s2 pad1 odd",
+            [1, 16, 25, 19],
+            16,
+            3,
+            2,
+            P1,
+            16,
+            Act::None,
+        ),
+        case(
+            "depthwise 5x5 s1",
+            [1, 24, 16, 20],
+            24,
+            5,
+            1,
+            [2, 2, 2, 2],
+            24,
+            Act::PRelu,
+        ),
+        case(
+            "depthwise 5x5 s2",
+            [1, 24, 17, 16],
+            24,
+            5,
+            2,
+            [1, 2, 2, 1],
+            24,
+            Act::Relu,
+        ),
+        case(
+            "depthwise 5x5 1x1-output (GDC)",
+            [1, 512, 5, 5],
+            512,
+            5,
+            1,
+            P0,
+            512,
+            Act::None,
+        ),
+        case("grouped 3x3", [1, 16, 12, 10], 32, 3, 1, P1, 4, Act::Relu),
+        case("grouped 1x1", [1, 16, 12, 10], 16, 1, 1, P0, 2, Act::PRelu),
+        case("batch of 2", [2, 8, 14, 15], 16, 3, 2, P1, 1, Act::Relu),
+        Case {
+            bias: false,
+            ..case("no bias no act", [1, 8, 10, 10], 8, 3, 1, P1, 1, Act::None)
+        },
+        Case {
+            bias: false,
+            ..case(
+                "depthwise no bias",
+                [1, 8, 10, 10],
+                8,
+                3,
+                1,
+                P1,
+                8,
+                Act::None,
+            )
+        },
+        Case {
+            k: (1, 5),
+            ..case(
+                "non-square kernel",
+                [1, 4, 9, 12],
+                6,
+                1,
+                1,
+                [0, 2, 0, 2],
+                1,
+                Act::Relu,
+            )
+        },
+    ]
+}
+
+fn check_all(pool_threads: usize) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(pool_threads)
+        .build()
+        .unwrap();
+    for (i, c) in cases().iter().enumerate() {
+        let conv = layer(c, 100 + i as u64 * 7);
+        let x = rand_tensor(&c.input, 1 + i as u64);
+        let fast = pool.install(|| conv.forward(&x)).unwrap();
+        let reference = conv.forward_reference(&x).unwrap();
+        assert_close(
+            &fast,
+            &reference,
+            &format!("{} ({pool_threads} threads)", c.name),
+        );
+    }
+}
+
+#[test]
+fn conv_matches_candle_single_thread() {
+    check_all(1);
+}
+
+#[test]
+fn conv_matches_candle_two_threads() {
+    check_all(2);
+}
+
+#[test]
+fn conv_accepts_non_contiguous_input() {
+    let c = case("t", [1, 8, 10, 12], 8, 3, 1, P1, 1, Act::Relu);
+    let conv = layer(&c, 5);
+    let x = rand_tensor(&[1, 8, 12, 10], 6).transpose(2, 3).unwrap();
+    assert!(!x.is_contiguous());
+    assert_close(
+        &conv.forward(&x).unwrap(),
+        &conv.forward_reference(&x).unwrap(),
+        "transposed input",
+    );
+}
+
+#[test]
+fn conv_rejects_bad_shapes() {
+    let c = case("t", [1, 8, 10, 12], 8, 3, 1, P0, 1, Act::Relu);
+    let conv = layer(&c, 5);
+    assert!(
+        conv.forward(&rand_tensor(&[1, 7, 10, 12], 1)).is_err(),
+        "wrong channel count"
+    );
+    assert!(
+        conv.forward(&rand_tensor(&[1, 8, 2, 12], 1)).is_err(),
+        "kernel taller than input"
+    );
+    let w = rand_tensor(&[8, 8, 3, 3], 1);
+    let bad_bias = Conv2d::new(
+        w.clone(),
+        Some(rand_tensor(&[7], 2)),
+        ConvCfg::new(1, 1, 1),
+        Activation::None,
+    );
+    assert!(bad_bias.is_err());
+    let bad_prelu = Conv2d::new(
+        w.clone(),
+        None,
+        ConvCfg::new(1, 1, 1),
+        Activation::PRelu(rand_tensor(&[3], 2)),
+    );
+    assert!(bad_prelu.is_err());
+    assert!(
+        Conv2d::new(w.clone(), None, ConvCfg::new(0, 1, 1), Activation::None).is_err(),
+        "stride 0"
+    );
+    assert!(
+        Conv2d::new(w, None, ConvCfg::new(1, 1, 3), Activation::None).is_err(),
+        "groups not dividing"
+    );
+}
+
+#[test]
+fn prelu_and_affine_match_definition() {
+    let x = rand_tensor(&[1, 5, 7, 9], 11);
+    let a = rand_tensor(&[5], 12);
+    let b = rand_tensor(&[5], 13);
+    let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+    let (av, bv) = (a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+    let p = nn::prelu(&x, &a)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    let f = nn::channel_affine(&x, &a, &b)
+        .unwrap()
+        .flatten_all()
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
+    for (i, v) in xs.iter().enumerate() {
+        let c = i / 63;
+        let want_p = if *v > 0.0 { *v } else { av[c] * v };
+        assert!((p[i] - want_p).abs() <= 1e-6, "prelu at {i}");
+        assert!((f[i] - (v * av[c] + bv[c])).abs() <= 1e-6, "affine at {i}");
+    }
+}

@@ -245,6 +245,49 @@ fn landmarks_match_tflite_on_mediapipe_rois() {
     println!("{}", report.join("\n"));
 }
 
+/// Turns an image point a quarter turn clockwise (`image::imageops::rotate90`), in continuous coordinates.
+fn quarter_turn(p: [f32; 2], height: u32) -> [f32; 2] {
+    [height as f32 - p[1], p[0]]
+}
+
+#[test]
+fn a_turned_face_gives_the_same_landmarks_turned() {
+    // Rotating the photo and its detection by quarter turns moves the eye line by 90 degrees each time; the
+    // ROI follows it, so the network sees the same upright crop and the points must turn with the photo.
+    let rel = "misc/face_recognition/tests_test_images_32bit.png";
+    let (mut img, mut det) = (photo(rel), fixture_detection(rel));
+    let base = mesh().landmarks(&img, &det).unwrap();
+    let mut want: Vec<[f32; 2]> = base.points.iter().map(|p| [p[0], p[1]]).collect();
+    for turn in 1..=3 {
+        let h = img.height();
+        let b = det.bbox;
+        det.bbox = BBox {
+            x: h as f32 - (b.y + b.h),
+            y: b.x,
+            w: b.h,
+            h: b.w,
+        };
+        det.keypoints = det.keypoints.map(|k| quarter_turn(k, h));
+        want = want.into_iter().map(|p| quarter_turn(p, h)).collect();
+        img = image::imageops::rotate90(&img);
+        let lm = mesh().landmarks(&img, &det).unwrap();
+        let diff = lm
+            .points
+            .iter()
+            .zip(&want)
+            .map(|(p, q)| (p[0] - q[0]).abs().max((p[1] - q[1]).abs()))
+            .fold(0f32, f32::max);
+        println!("{turn} quarter turn(s): max diff {diff:.5} px");
+        assert!(
+            diff < 0.01,
+            "after {turn} quarter turn(s) the points moved by {diff} px"
+        );
+        assert!((lm.face_score - base.face_score).abs() < 1e-4);
+        let (r, l) = (lm.eye_aspect_ratio(), base.eye_aspect_ratio());
+        assert!((r.0 - l.0).abs() < 1e-3 && (r.1 - l.1).abs() < 1e-3);
+    }
+}
+
 #[test]
 fn eye_aspect_ratio_drops_for_closed_eyes() {
     let ear = |name: &str| {

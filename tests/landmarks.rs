@@ -3,12 +3,14 @@
 //! `tests/fixtures/facemesh/reference.json` holds the TFLite interpreter's outputs (made by
 //! `make_reference.py` next to it) for network inputs this test rebuilds from the photos: integer box-averaged
 //! square windows ("box" cases, for `run_crop`) and MediaPipe's rotated ROI of a YuNet detection ("roi" cases,
-//! for the whole `landmarks` path including the crop and the mapping back to image pixels).
+//! for the whole `landmarks` path including the crop and the mapping back to image pixels), with the YuNet
+//! detections stored next to them. The blink test runs the real detector.
 
 mod common;
 
 use std::sync::OnceLock;
 
+use facegate::vision::detect::{Detector, DEFAULT_SCORE_THRESHOLD};
 use facegate::vision::landmarks::{FaceMesh, INPUT};
 use facegate::vision::{BBox, Detection};
 use image::RgbImage;
@@ -290,11 +292,15 @@ fn a_turned_face_gives_the_same_landmarks_turned() {
 
 #[test]
 fn eye_aspect_ratio_drops_for_closed_eyes() {
+    // The whole path as the pipeline runs it: YuNet's best face, then FaceMesh on it.
+    let detector = Detector::load(&common::models()).expect("yunet loads");
     let ear = |name: &str| {
-        let rel = format!("misc/faceonnx/EyeBlinkDetection_images_{name}.jpg");
-        let lm = mesh()
-            .landmarks(&photo(&rel), &fixture_detection(&rel))
-            .unwrap();
+        let img = photo(&format!(
+            "misc/faceonnx/EyeBlinkDetection_images_{name}.jpg"
+        ));
+        let faces = detector.detect(&img, DEFAULT_SCORE_THRESHOLD).unwrap();
+        assert_eq!(faces.len(), 1, "{name}: one face expected, got {faces:?}");
+        let lm = mesh().landmarks(&img, &faces[0]).unwrap();
         assert!(lm.face_score > 0.99);
         lm.eye_aspect_ratio()
     };
@@ -304,10 +310,10 @@ fn eye_aspect_ratio_drops_for_closed_eyes() {
     println!(
         "EAR (right, left): open_open {open:?}, closed_open {wink:?}, closed_closed {closed:?}"
     );
-    // Both eyes open vs both closed: a clear drop on each eye (measured ~0.32 -> ~0.23).
+    // Both eyes open vs both closed: a clear drop on each eye (measured 0.319/0.315 -> 0.197/0.203).
     assert!(open.0 > closed.0 + 0.05 && open.1 > closed.1 + 0.05);
-    // The wink closes the person's right eye (image left): lower than the open eye beside it (which squints
-    // while laughing) and far below the right eye when open.
+    // The wink (measured 0.198/0.275) closes the person's right eye (image left): lower than the open eye
+    // beside it (which squints while laughing) and far below the right eye when open.
     assert!(wink.0 < wink.1 - 0.02);
     assert!(wink.0 < open.0 - 0.1);
 }

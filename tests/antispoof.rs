@@ -12,6 +12,7 @@ mod common;
 use std::path::Path;
 
 use facegate::vision::antispoof::{self, AntiSpoof, DEFAULT_THRESHOLD, V1SE_SCALE, V2_SCALE};
+use facegate::vision::detect::Detector;
 use facegate::vision::weights::pth;
 use facegate::vision::{BBox, Detection, VisionError};
 use image::RgbImage;
@@ -256,5 +257,40 @@ fn corrupted_files_give_errors_not_panics() {
         let mut b = bytes.clone();
         b[at] ^= (x >> 8) as u8 | 1;
         let _ = pth::parse(&b);
+    }
+}
+
+/// The whole path facegate runs: YuNet in candle finds the face, MiniFASNet scores it.
+#[test]
+fn yunet_boxes_give_the_same_decisions() {
+    let store = common::models();
+    let detector = Detector::load(&store).unwrap();
+    let spoof = AntiSpoof::load(&store).unwrap();
+    let r = reference();
+    for entry in r["photos"].as_array().unwrap() {
+        let file = entry["file"].as_str().unwrap();
+        let img = load_photo(&common::face(file));
+        // The 150 px identity photos are tight face crops: the detector needs a margin around them.
+        let dets = if img.width() <= 150 {
+            detector.detect_crop(&img, 0.5).unwrap()
+        } else {
+            detector.detect(&img, 0.5).unwrap()
+        };
+        let det = dets.first().unwrap_or_else(|| panic!("{file}: no face"));
+        let iou = det.bbox.iou(&detection(entry).bbox);
+        let score = spoof.score(&img, det).unwrap();
+        let want = entry["p_real"].as_f64().unwrap();
+        println!("{file:72} p_real {score:.4} (fixture box {want:.4}, IoU {iou:.3})");
+        assert!(
+            iou > 0.85,
+            "{file}: detector box differs from the fixture's (IoU {iou})"
+        );
+        if let Some(real) = match file {
+            "spoof/silentface/image_F1.jpg" | "spoof/silentface/image_F2.jpg" => Some(false),
+            "spoof/silentface/image_T1.jpg" => Some(true),
+            _ => None,
+        } {
+            assert_eq!(score >= DEFAULT_THRESHOLD, real, "{file} scored {score}");
+        }
     }
 }

@@ -32,8 +32,13 @@ fn main() -> anyhow::Result<()> {
         })
         .collect::<Result<_, _>>()?;
     ms.sort_by(f64::total_cmp);
-    let scale = (max_w as f64 / img.width() as f64).min(max_h as f64 / img.height() as f64).min(1.0);
-    let (w, h) = ((img.width() as f64 * scale).round() as u32, (img.height() as f64 * scale).round() as u32);
+    let scale = (max_w as f64 / img.width() as f64)
+        .min(max_h as f64 / img.height() as f64)
+        .min(1.0);
+    let (w, h) = (
+        (img.width() as f64 * scale).round() as u32,
+        (img.height() as f64 * scale).round() as u32,
+    );
     let json = serde_json::json!({
         "image": path,
         "image_wh": [img.width(), img.height()],

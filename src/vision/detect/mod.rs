@@ -15,6 +15,7 @@
 mod decode;
 mod input;
 mod net;
+mod ops;
 
 use std::path::Path;
 

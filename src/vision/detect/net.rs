@@ -1,7 +1,8 @@
 //! The YuNet network, built from the ONNX graph's own wiring onto facegate's layers.
 //!
 //! The graph is compiled once at load time into a list of steps over numbered value slots: every `Conv` becomes
-//! an [`nn::Conv2d`] (a following `Relu` is fused into it), `MaxPool`/`Resize`/`Add` become candle ops. The
+//! an [`nn::Conv2d`] (a following `Relu` is fused into it), `MaxPool`/`Resize`/`Add` become candle ops, with
+//! fast paths for 2x2 pooling and for a 2x `Resize` feeding an `Add` (see [`super::ops`]). The
 //! `Transpose -> Reshape -> [Sigmoid]` tails that flatten each head to (1, cells, C) are not run: the decoder
 //! reads the NCHW head maps directly, so only the sigmoid is kept. Anything else in the graph is refused
 //! with the node's name, so a different model file cannot silently produce wrong boxes.
@@ -21,9 +22,14 @@ pub(super) const STRIDES: [usize; 3] = [8, 16, 32];
 enum Op {
     Conv(nn::Conv2d),
     Relu,
-    MaxPool { kernel: usize, stride: usize },
+    MaxPool {
+        kernel: usize,
+        stride: usize,
+    },
     Upsample(usize),
     Add(usize),
+    /// `input + nearest_upsample_2x(slot)`: a 2x Resize whose only reader is an Add.
+    Upsample2Add(usize),
 }
 
 struct Step {
@@ -172,7 +178,23 @@ impl YuNet {
                 }
                 "Add" => {
                     let (a, b) = (slot_of(0)?, slot_of(1)?);
-                    push(Op::Add(b), a, &mut steps)
+                    // Fuse when the previous step is a 2x upsample read by nothing but this Add.
+                    let fuse = steps.last().and_then(|s| match s.op {
+                        Op::Upsample(2) => [(a, b, 0), (b, a, 1)]
+                            .into_iter()
+                            .find(|&(up, _, j)| {
+                                up == s.output && uses.get(node.inputs[j].as_str()) == Some(&1)
+                            })
+                            .map(|(_, lateral, _)| (s.input, lateral)),
+                        _ => None,
+                    });
+                    match fuse {
+                        Some((small, lateral)) => {
+                            steps.pop();
+                            push(Op::Upsample2Add(small), lateral, &mut steps)
+                        }
+                        None => push(Op::Add(b), a, &mut steps),
+                    }
                 }
                 "Transpose" => {
                     if node.ints("perm") != Some(&[0, 2, 3, 1]) {
@@ -236,6 +258,10 @@ impl YuNet {
             let y = match &step.op {
                 Op::Conv(conv) => conv.forward(x)?,
                 Op::Relu => x.relu()?,
+                Op::MaxPool {
+                    kernel: 2,
+                    stride: 2,
+                } => super::ops::max_pool_2x2(x)?,
                 Op::MaxPool { kernel, stride } => {
                     x.max_pool2d_with_stride((*kernel, *kernel), (*stride, *stride))?
                 }
@@ -244,6 +270,7 @@ impl YuNet {
                     x.upsample_nearest2d(h * f, w * f)?
                 }
                 Op::Add(other) => (x + get(*other)?)?,
+                Op::Upsample2Add(small) => super::ops::upsample2_add(x, get(*small)?)?,
             };
             slots[step.output] = Some(y);
             for &s in &step.free {
@@ -395,7 +422,7 @@ fn plan_frees(steps: &mut [Step], heads: &[[HeadRef; 4]; 3], slots: usize) {
     let mut last_use = vec![None; slots];
     for (i, s) in steps.iter().enumerate() {
         last_use[s.input] = Some(i);
-        if let Op::Add(b) = s.op {
+        if let Op::Add(b) | Op::Upsample2Add(b) = s.op {
             last_use[b] = Some(i);
         }
     }

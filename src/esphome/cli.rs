@@ -156,7 +156,18 @@ async fn run_async(cmd: EsphomeCommand) -> anyhow::Result<()> {
             let r = report(board.json, &o);
             if let (Some(w), true) = (wait, r.is_ok()) {
                 let arrived = d.wait_arrival(floor, Duration::from_secs(w)).await;
-                println!("arrived at floor {floor}: {arrived}");
+                if board.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"floor": floor, "arrived": arrived})
+                    );
+                } else {
+                    println!("arrived at floor {floor}: {arrived}");
+                }
+                if !arrived {
+                    c.disconnect().await;
+                    anyhow::bail!("the lift did not reach floor {floor} within {w} s");
+                }
             }
             c.disconnect().await;
             r

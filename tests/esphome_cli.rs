@@ -1,0 +1,62 @@
+//! The `facegate esphome ...` debug commands (through `esphome::cli::run`, which the binary calls) against
+//! the simulated board, plaintext and Noise: list entities, unlock, lock, call the lift; a wrong key fails.
+
+mod esphome_support;
+
+use esphome_support::*;
+use facegate::esphome::cli::{run, BoardArgs, EsphomeArgs, EsphomeCommand};
+use facegate::esphome::entities::LockState;
+use facegate::esphome::sim::SimBoard;
+
+fn args(port: u16, key: Option<&str>) -> BoardArgs {
+    BoardArgs {
+        host: "127.0.0.1".into(),
+        port,
+        key: key.map(String::from),
+        json: true,
+    }
+}
+
+#[test]
+fn debug_commands_drive_the_simulated_board() {
+    // The board runs on its own runtime; `run` makes its own, as the CLI does.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for key in [None, Some(KEY)] {
+        let sim: SimBoard = rt.block_on(sim(key.map(|_| esphome_support::key())));
+        let b = args(sim.port(), key);
+        let go = |command| run(EsphomeArgs { command });
+        go(EsphomeCommand::Entities(b.clone())).expect("entities");
+        go(EsphomeCommand::Unlock {
+            board: b.clone(),
+            entity: "door_lock".into(),
+        })
+        .expect("unlock");
+        assert_eq!(sim.board.lock_state(), LockState::Unlocked);
+        go(EsphomeCommand::Lock {
+            board: b.clone(),
+            entity: "door_lock".into(),
+        })
+        .expect("lock");
+        assert_eq!(sim.board.lock_state(), LockState::Locked);
+        go(EsphomeCommand::Lift {
+            floor: 1,
+            board: b.clone(),
+            wait: Some(3),
+        })
+        .expect("lift");
+        assert_eq!(sim.board.floor(), 1);
+        let got: Vec<_> = sim.board.received().into_iter().map(|r| r.what).collect();
+        assert_eq!(got, ["unlock", "lock", "call 1"]);
+    }
+    let sim = rt.block_on(sim(Some(esphome_support::key())));
+    let e = run(EsphomeArgs {
+        command: EsphomeCommand::Entities(args(sim.port(), Some(OTHER_KEY))),
+    })
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("wrong encryption key"), "{e:#}");
+    let e = run(EsphomeArgs {
+        command: EsphomeCommand::Entities(args(sim.port(), Some("short"))),
+    })
+    .unwrap_err();
+    assert!(format!("{e:#}").contains("invalid encryption key"), "{e:#}");
+}

@@ -1,4 +1,117 @@
 //! [`FaceAnalyzer`]: all four networks on one image.
+//!
+//! Detection runs once per image; then, per face, FaceMesh landmarks, the aligned chip, the embedding and
+//! the anti-spoof score. Each stage is a public field so `facegate bench` can time them one by one.
+
+use image::RgbImage;
+
+use super::antispoof::AntiSpoof;
+use super::detect::Detector;
+use super::embed::Embedder;
+use super::landmarks::FaceMesh;
+use super::{align, Detection, FaceObservation, Result};
+use crate::config::VisionConfig;
+use crate::models::ModelStore;
+
+/// How to treat images that may be tight face crops (a face filling the whole picture, as in ID photos and
+/// face datasets), which the detector, trained on scenes, often misses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CropPadding {
+    /// Detect as is; when nothing is found, try again with a border around the image.
+    #[default]
+    Auto,
+    /// Always add the border.
+    Always,
+    /// Never add it.
+    Never,
+}
+
+/// One analysed face plus its aligned chip (kept for enrollment quality checks).
+#[derive(Clone, Debug)]
+pub struct AnalyzedFace {
+    pub observation: FaceObservation,
+    /// The 150x150 aligned chip the embedding was computed from.
+    pub chip: RgbImage,
+}
 
 /// Runs detection, landmarks, alignment, embedding and anti-spoofing on an image.
-pub struct FaceAnalyzer {}
+pub struct FaceAnalyzer {
+    pub detector: Detector,
+    pub facemesh: FaceMesh,
+    pub embedder: Embedder,
+    pub antispoof: AntiSpoof,
+    pub config: VisionConfig,
+}
+
+impl FaceAnalyzer {
+    /// Load every model (sha256-checked) from `store`.
+    pub fn load(store: &ModelStore, config: &VisionConfig) -> Result<Self> {
+        Ok(Self {
+            detector: Detector::load(store)?,
+            facemesh: FaceMesh::load(store)?,
+            embedder: Embedder::load(store)?,
+            antispoof: AntiSpoof::load(store)?,
+            config: config.clone(),
+        })
+    }
+
+    /// Faces in `img` at the configured detector threshold, best first.
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>> {
+        self.detector.detect(img, self.config.detect_threshold)
+    }
+
+    /// Faces in `img`, with tight crops handled as `padding` says.
+    pub fn detect_padded(&self, img: &RgbImage, padding: CropPadding) -> Result<Vec<Detection>> {
+        let t = self.config.detect_threshold;
+        match padding {
+            CropPadding::Never => self.detector.detect(img, t),
+            CropPadding::Always => self.detector.detect_crop(img, t),
+            CropPadding::Auto => {
+                let faces = self.detector.detect(img, t)?;
+                if faces.is_empty() {
+                    self.detector.detect_crop(img, t)
+                } else {
+                    Ok(faces)
+                }
+            }
+        }
+    }
+
+    /// Everything about one detected face.
+    pub fn analyze_face(&self, img: &RgbImage, det: &Detection) -> Result<AnalyzedFace> {
+        let landmarks = self.facemesh.landmarks(img, det)?;
+        let chip = align::chip(img, det);
+        let embedding = self.embedder.embed(&chip)?;
+        let antispoof = self.antispoof.score(img, det)?;
+        Ok(AnalyzedFace {
+            observation: FaceObservation {
+                detection: det.clone(),
+                landmarks: Some(landmarks),
+                embedding,
+                antispoof,
+            },
+            chip,
+        })
+    }
+
+    /// Every face in `img` (no crop padding), fully analysed, best detection first.
+    pub fn analyze(&self, img: &RgbImage) -> Result<Vec<FaceObservation>> {
+        Ok(self
+            .analyze_detailed(img, CropPadding::Never)?
+            .into_iter()
+            .map(|f| f.observation)
+            .collect())
+    }
+
+    /// Every face in `img`, with crop padding as asked, keeping the chips.
+    pub fn analyze_detailed(
+        &self,
+        img: &RgbImage,
+        padding: CropPadding,
+    ) -> Result<Vec<AnalyzedFace>> {
+        self.detect_padded(img, padding)?
+            .iter()
+            .map(|d| self.analyze_face(img, d))
+            .collect()
+    }
+}

@@ -1,1 +1,0 @@
-//! The command line: `enroll`, `identify`, `embed`, `people`, `bench`, `models`.

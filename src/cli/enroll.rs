@@ -1,0 +1,103 @@
+//! `facegate enroll`: check each photo, then store all the good ones in one transaction.
+//!
+//! A photo is accepted when it shows exactly one face that is large and sharp enough and not turned away;
+//! otherwise the file is reported with the reason and the others go on. Nothing is written until every file
+//! has been looked at, and then all accepted photos are written together or not at all.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::identify::analyze_file;
+use super::output::error_text;
+use super::{setup, EnrollArgs, GlobalArgs};
+use crate::gallery::quality::QualityIssue;
+use crate::gallery::{EnrollSample, Gallery, Quality, QualityLimits};
+use crate::vision::AnalyzedFace;
+
+/// Why a readable photo is not used for enrollment.
+#[derive(Debug, thiserror::Error)]
+enum Rejection {
+    #[error("no face found")]
+    NoFace,
+    #[error("{0} faces found: an enrollment photo must show only the person")]
+    SeveralFaces(usize),
+    #[error(transparent)]
+    Quality(#[from] QualityIssue),
+}
+
+/// The photo's one face and its quality, or why it is not usable.
+fn check(faces: &[AnalyzedFace], limits: &QualityLimits) -> Result<(usize, Quality), Rejection> {
+    match faces {
+        [] => Err(Rejection::NoFace),
+        [face] => {
+            let q = Quality::measure(&face.observation.detection, &face.chip);
+            q.check(limits)?;
+            Ok((0, q))
+        }
+        many => Err(Rejection::SeveralFaces(many.len())),
+    }
+}
+
+pub fn run(g: &GlobalArgs, a: &EnrollArgs) -> anyhow::Result<ExitCode> {
+    let mut limits = QualityLimits::default();
+    if let Some(v) = a.min_face_size {
+        limits.min_face_size = v;
+    }
+    if let Some(v) = a.min_sharpness {
+        limits.min_blur = v;
+    }
+    // Open (and create) the gallery first: a database we cannot use should fail before minutes of analysis.
+    let mut gallery = Gallery::open(&a.db)
+        .with_context(|| format!("cannot open the gallery {}", a.db.display()))?;
+    let analyzer = setup::analyzer(g, &a.vision)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut samples = Vec::new();
+    let mut failed = 0;
+    for path in &a.images {
+        let name = path.to_string_lossy();
+        let verdict = analyze_file(&analyzer, path, a.vision.pad.into())
+            .map_err(|e| error_text(&e))
+            .and_then(|faces| {
+                check(&faces, &limits)
+                    .map(|(i, q)| (faces[i].observation.embedding.clone(), q))
+                    .map_err(|e| e.to_string())
+            });
+        match verdict {
+            Ok((embedding, quality)) => {
+                writeln!(
+                    out,
+                    "ok    {name}: face {:.0} px, sharpness {:.1}, pose {:.2}, quality {:.2}",
+                    quality.face_size, quality.blur, quality.pose, quality.score
+                )?;
+                samples.push(EnrollSample {
+                    embedding,
+                    quality,
+                    source: name.into_owned(),
+                });
+            }
+            Err(reason) => {
+                failed += 1;
+                writeln!(out, "error {name}: {reason}")?;
+            }
+        }
+    }
+    if samples.is_empty() {
+        writeln!(out, "nothing enrolled for {}: no usable photo", a.name)?;
+        return Ok(ExitCode::from(1));
+    }
+    let total = gallery
+        .enroll(&a.name, a.access_level.as_deref(), &samples)
+        .with_context(|| format!("enrolling {} failed; nothing was written", a.name))?;
+    writeln!(
+        out,
+        "enrolled {} of {} photos for {} ({} embeddings in total)",
+        samples.len(),
+        a.images.len(),
+        a.name.trim(),
+        total
+    )?;
+    Ok(super::batch_exit(failed))
+}

@@ -15,7 +15,8 @@ pub struct Quality {
     pub score: f32,
     /// Face size in source-image pixels: the geometric mean of the detector box's sides.
     pub face_size: f32,
-    /// Sharpness: variance of the 4-neighbour Laplacian over the chip's grey levels (higher is sharper).
+    /// Sharpness: variance of the 4-neighbour Laplacian over the grey levels of the chip's central half
+    /// (higher is sharper).
     pub blur: f32,
     /// Head turn from keypoint symmetry: 0 frontal, 1 the nose is as far off the eyes' midpoint as an eye.
     pub pose: f32,
@@ -57,7 +58,11 @@ impl Quality {
     /// Measure a detected face; `chip` is its aligned 150x150 chip.
     pub fn measure(det: &Detection, chip: &RgbImage) -> Self {
         let face_size = (det.bbox.w.max(0.0) * det.bbox.h.max(0.0)).sqrt();
-        let blur = laplacian_variance(chip);
+        // Only the middle of the chip: it is all face, while the edges may hold the border of a tight crop
+        // (a hard edge that would pass for detail).
+        let (w, h) = chip.dimensions();
+        let centre = image::imageops::crop_imm(chip, w / 4, h / 4, w / 2, h / 2).to_image();
+        let blur = laplacian_variance(&centre);
         let pose = pose_from_keypoints(&det.keypoints);
         // Terms saturate at a face of ~100 px (dlib's chip scale) and clearly sharp detail.
         let size_term = (face_size / 100.0).clamp(0.0, 1.0);

@@ -10,7 +10,7 @@ use super::output::{self, box_text, error_text, FaceOut};
 use super::{setup, EmbedArgs, GlobalArgs, IdentifyArgs, VisionArgs};
 use crate::gallery::{Gallery, MatchOutcome, MatchParams, MatchResult};
 use crate::imageio::{load_image, ImageError};
-use crate::vision::{AnalyzedFace, CropPadding, FaceAnalyzer, VisionError};
+use crate::vision::{AnalyzeOptions, AnalyzedFace, CropPadding, FaceAnalyzer, VisionError};
 
 /// Why one image could not be analysed.
 #[derive(Debug, thiserror::Error)]
@@ -21,14 +21,18 @@ pub enum FileError {
     Vision(#[from] VisionError),
 }
 
-/// Load and analyse one image file.
+/// Load and analyse one image file (no landmarks: nothing here reports them).
 pub fn analyze_file(
     analyzer: &FaceAnalyzer,
     path: &Path,
     padding: CropPadding,
 ) -> Result<Vec<AnalyzedFace>, FileError> {
     let img = load_image(path)?;
-    Ok(analyzer.analyze_detailed(&img, padding)?)
+    let opts = AnalyzeOptions {
+        padding,
+        landmarks: false,
+    };
+    Ok(analyzer.analyze_detailed(&img, opts)?)
 }
 
 /// Runs `each` on every image's analysis, printing `{"image", "error"}` (JSON) or `PATH: error: ...` for the

@@ -38,7 +38,7 @@ impl Default for QualityLimits {
         Self {
             min_face_size: 48.0,
             min_blur: 20.0,
-            max_pose: 0.6,
+            max_pose: 0.7,
         }
     }
 }

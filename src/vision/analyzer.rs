@@ -26,6 +26,23 @@ pub enum CropPadding {
     Never,
 }
 
+/// What [`FaceAnalyzer::analyze_detailed`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnalyzeOptions {
+    pub padding: CropPadding,
+    /// Run FaceMesh (blinks, pose): the camera pipeline needs it, one-off identification does not.
+    pub landmarks: bool,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        Self {
+            padding: CropPadding::Never,
+            landmarks: true,
+        }
+    }
+}
+
 /// One analysed face plus its aligned chip (kept for enrollment quality checks).
 #[derive(Clone, Debug)]
 pub struct AnalyzedFace {
@@ -77,16 +94,25 @@ impl FaceAnalyzer {
         }
     }
 
-    /// Everything about one detected face.
-    pub fn analyze_face(&self, img: &RgbImage, det: &Detection) -> Result<AnalyzedFace> {
-        let landmarks = self.facemesh.landmarks(img, det)?;
+    /// Everything about one detected face (landmarks only when asked).
+    pub fn analyze_face(
+        &self,
+        img: &RgbImage,
+        det: &Detection,
+        landmarks: bool,
+    ) -> Result<AnalyzedFace> {
+        let landmarks = if landmarks {
+            Some(self.facemesh.landmarks(img, det)?)
+        } else {
+            None
+        };
         let chip = align::chip(img, det);
         let embedding = self.embedder.embed(&chip)?;
         let antispoof = self.antispoof.score(img, det)?;
         Ok(AnalyzedFace {
             observation: FaceObservation {
                 detection: det.clone(),
-                landmarks: Some(landmarks),
+                landmarks,
                 embedding,
                 antispoof,
             },
@@ -97,21 +123,21 @@ impl FaceAnalyzer {
     /// Every face in `img` (no crop padding), fully analysed, best detection first.
     pub fn analyze(&self, img: &RgbImage) -> Result<Vec<FaceObservation>> {
         Ok(self
-            .analyze_detailed(img, CropPadding::Never)?
+            .analyze_detailed(img, AnalyzeOptions::default())?
             .into_iter()
             .map(|f| f.observation)
             .collect())
     }
 
-    /// Every face in `img`, with crop padding as asked, keeping the chips.
+    /// Every face in `img` as `opts` say, keeping the chips.
     pub fn analyze_detailed(
         &self,
         img: &RgbImage,
-        padding: CropPadding,
+        opts: AnalyzeOptions,
     ) -> Result<Vec<AnalyzedFace>> {
-        self.detect_padded(img, padding)?
+        self.detect_padded(img, opts.padding)?
             .iter()
-            .map(|d| self.analyze_face(img, d))
+            .map(|d| self.analyze_face(img, d, opts.landmarks))
             .collect()
     }
 }

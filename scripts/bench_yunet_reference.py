@@ -18,8 +18,10 @@ import argparse
 import json
 import os
 import statistics
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -97,20 +99,34 @@ def main():
     args = ap.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "--example", "bench_yunet"], cwd=ROOT, check=True)
-    binary = os.path.join(TARGET, "release/examples/bench_yunet")
+    # The target folder may be shared by several checkouts: run a private copy of what was just built.
+    tmp = tempfile.mkdtemp(prefix="bench_yunet.")
+    binary = shutil.copy(os.path.join(TARGET, "release/examples/bench_yunet"), tmp)
+    try:
+        rows = run_cases(binary, args.runs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print_rows(rows, args.json)
+
+
+def run_cases(binary, runs):
     rows = []
     for threads in THREADS:
         sess = session(threads)
         for label, rel, max_wh in CASES:
             path = os.path.join(SHARED, "faces", rel)
             x = network_input(path, max_wh)
-            ort_ms = time_ort(sess, x, args.runs)
-            fg = time_facegate(binary, path, max_wh, threads, args.runs)
+            ort_ms = time_ort(sess, x, runs)
+            fg = time_facegate(binary, path, max_wh, threads, runs)
             assert fg["network_wh"] == [x.shape[3], x.shape[2]], (fg, x.shape)
             rows.append({"case": label, "network_wh": fg["network_wh"], "threads": threads,
                          "onnxruntime_ms": round(ort_ms, 2), "facegate_ms": round(fg["median_ms"], 2),
                          "ratio": round(fg["median_ms"] / ort_ms, 2), "onnxruntime": ort.__version__})
-    if args.json:
+    return rows
+
+
+def print_rows(rows, as_json):
+    if as_json:
         for r in rows:
             print(json.dumps(r))
         return

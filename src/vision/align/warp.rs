@@ -45,7 +45,13 @@ pub fn extract(img: &RgbImage, chip_to_image: &Similarity, size: u32) -> RgbImag
         // that covers the filter), an integer window of the image; coordinates follow that window.
         let corners = rect.corners(angle);
         let lo = |i: usize| corners.iter().map(|c| c[i]).fold(f64::INFINITY, f64::min) - grow;
-        let hi = |i: usize| corners.iter().map(|c| c[i]).fold(f64::NEG_INFINITY, f64::max) + grow;
+        let hi = |i: usize| {
+            corners
+                .iter()
+                .map(|c| c[i])
+                .fold(f64::NEG_INFINITY, f64::max)
+                + grow
+        };
         let round = |v: f64| (v + 0.5).floor();
         let x0 = round(lo(0)).max(0.0);
         let y0 = round(lo(1)).max(0.0);
@@ -55,8 +61,8 @@ pub fn extract(img: &RgbImage, chip_to_image: &Similarity, size: u32) -> RgbImag
             return out;
         }
         let (x0, y0) = (x0 as u32, y0 as u32);
-        let window =
-            image::imageops::crop_imm(img, x0, y0, x1 as u32 - x0 + 1, y1 as u32 - y0 + 1).to_image();
+        let window = image::imageops::crop_imm(img, x0, y0, x1 as u32 - x0 + 1, y1 as u32 - y0 + 1)
+            .to_image();
         let mut level = window;
         rect = rect.translate(-(x0 as f64), -(y0 as f64));
         for _ in 0..depth {
@@ -146,7 +152,8 @@ pub fn pyramid_down(img: &RgbImage) -> RgbImage {
         let row = &src[y * w * 3..(y + 1) * w * 3];
         for o in 0..ow {
             for c in 0..3 {
-                horiz[(y * ow + o) * 3 + c] = (0..5).map(|k| W[k] * row[(2 * o + k) * 3 + c] as u32).sum();
+                horiz[(y * ow + o) * 3 + c] =
+                    (0..5).map(|k| W[k] * row[(2 * o + k) * 3 + c] as u32).sum();
             }
         }
     }

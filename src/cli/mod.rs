@@ -53,6 +53,8 @@ pub enum Command {
     /// Model files: check that each is present and intact.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// ESPHome boards: list a board's entities and states, unlock / lock, call the lift, run the simulator.
+    Esphome(crate::esphome::cli::EsphomeArgs),
 }
 
 /// Detection options shared by the commands that look at images.
@@ -173,6 +175,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People(PeopleCommand::List { db, json }) => people::list(&db, json),
         Command::People(PeopleCommand::Remove { db, name }) => people::remove(&db, &name),
         Command::Models(ModelsCommand::Check) => setup::models_check(g),
+        Command::Esphome(a) => crate::esphome::cli::run(a).map(|()| ExitCode::SUCCESS),
     }
 }
 

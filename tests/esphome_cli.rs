@@ -60,3 +60,50 @@ fn debug_commands_drive_the_simulated_board() {
     .unwrap_err();
     assert!(format!("{e:#}").contains("invalid encryption key"), "{e:#}");
 }
+
+#[test]
+fn the_facegate_binary_runs_the_esphome_commands() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = rt.block_on(sim(Some(esphome_support::key())));
+    let bin = env!("CARGO_BIN_EXE_facegate");
+    let port = sim.port().to_string();
+    let out = std::process::Command::new(bin)
+        .args([
+            "esphome", "entities", "--port", &port, "--key", KEY, "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 11);
+    assert_eq!(lines[0]["entity"]["object_id"], "door_lock");
+    assert_eq!(lines[0]["state"]["value"], "locked");
+    let out = std::process::Command::new(bin)
+        .args(["esphome", "unlock", "--port", &port, "--key", KEY, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["action"].as_str(), v["result"].as_str()),
+        (Some("unlock"), Some("confirmed"))
+    );
+    let out = std::process::Command::new(bin)
+        .args(["esphome", "lift", "1", "--port", &port, "--key", OTHER_KEY])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong encryption key"));
+    assert_eq!(sim.board.received().len(), 1);
+}

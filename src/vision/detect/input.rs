@@ -2,6 +2,7 @@
 
 use candle_core::{Device, Tensor};
 use image::{imageops, Rgb, RgbImage};
+use rayon::prelude::*;
 
 use crate::vision::Detection;
 
@@ -12,13 +13,17 @@ pub fn to_input_tensor(img: &RgbImage) -> candle_core::Result<Tensor> {
     let (pw, ph) = (w.div_ceil(32) * 32, h.div_ceil(32) * 32);
     let plane = pw * ph;
     let mut data = vec![0f32; 3 * plane];
-    for (y, row) in img.rows().enumerate() {
-        for (x, p) in row.enumerate() {
-            let i = y * pw + x;
-            data[i] = p[2] as f32;
-            data[plane + i] = p[1] as f32;
-            data[2 * plane + i] = p[0] as f32;
-        }
+    if w > 0 {
+        let raw = img.as_raw();
+        // One task per output plane (B, G, R): each reads the interleaved RGB rows once, writes contiguously.
+        data.par_chunks_mut(plane).enumerate().for_each(|(c, out)| {
+            let src = 2 - c;
+            for (y, row) in raw.chunks_exact(w * 3).take(h).enumerate() {
+                for (o, px) in out[y * pw..y * pw + w].iter_mut().zip(row.chunks_exact(3)) {
+                    *o = px[src] as f32;
+                }
+            }
+        });
     }
     Tensor::from_vec(data, (1, 3, ph, pw), &Device::Cpu)
 }

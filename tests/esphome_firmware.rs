@@ -185,11 +185,10 @@ async fn real_lift_firmware_moves_between_floors() {
 }
 
 /// The real 3-minute idle period (the device pings after 60 s of silence and drops an unanswering client
-/// at 150 s). Our own keepalive is off, so only our answers keep the link. Opt-in (3+ minutes):
-/// `cargo test --test esphome_firmware -- --ignored`. Normal CI covers the same logic against the simulated
-/// board with shortened timers (tests/esphome_sim.rs `answers_the_boards_pings_over_an_idle_period`).
+/// at 150 s). Our own keepalive is off, so only our answers keep the link. It takes 3 minutes and runs in CI:
+/// the issue asks for exactly this proof against real firmware. tests/esphome_sim.rs
+/// `answers_the_boards_pings_over_an_idle_period` covers the same logic quickly with shortened timers.
 #[tokio::test]
-#[ignore = "takes 3 minutes: run with --ignored"]
 async fn real_firmware_keeps_the_link_over_3_idle_minutes() {
     let _g = firmware_lock().lock().await;
     let fw = Firmware::start("lock-host", LOCK_PORT);

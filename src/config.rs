@@ -23,7 +23,7 @@ impl Default for VisionConfig {
         Self {
             threads: 0,
             detect_threshold: 0.6,
-            match_threshold: 0.5,
+            match_threshold: crate::gallery::matcher::DEFAULT_THRESHOLD,
             antispoof_threshold: 0.5,
         }
     }

@@ -437,3 +437,56 @@ fn prelu_and_affine_match_definition() {
         assert!((f[i] - (v * av[c] + bv[c])).abs() <= 1e-6, "affine at {i}");
     }
 }
+
+#[test]
+fn pooling_and_upsampling_match_candle() {
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        for (i, dims) in [[1, 16, 64, 48], [1, 3, 7, 9], [2, 64, 20, 21]].iter().enumerate() {
+            let x = rand_tensor(dims, 40 + i as u64);
+            for (k, s) in [(2, 2), (3, 2), (3, 1)] {
+                let fast = pool.install(|| nn::max_pool2d(&x, k, s)).unwrap();
+                let want = x.max_pool2d_with_stride((k, k), (s, s)).unwrap();
+                assert_close(&fast, &want, &format!("max_pool {k}/{s} {dims:?} ({threads} threads)"));
+            }
+            let fast = pool.install(|| nn::avg_pool2d(&x, 2)).unwrap();
+            assert_close(&fast, &x.avg_pool2d(2).unwrap(), &format!("avg_pool {dims:?}"));
+            let (h, w) = (dims[2], dims[3]);
+            let fast = pool.install(|| nn::upsample_nearest(&x, 2)).unwrap();
+            let want = x.upsample_nearest2d(2 * h, 2 * w).unwrap();
+            assert_close(&fast, &want, &format!("upsample {dims:?}"));
+        }
+    }
+    let x = rand_tensor(&[1, 2, 3, 3], 1);
+    assert!(nn::max_pool2d(&x, 4, 1).is_err(), "window larger than the input");
+    assert!(nn::avg_pool2d(&x, 0).is_err());
+    assert!(nn::upsample_nearest(&x, 0).is_err());
+    assert!(nn::prelu(&x, &rand_tensor(&[3], 2)).is_err(), "slope count");
+}
+
+#[test]
+fn residual_add_matches_padded_candle_add() {
+    let y = rand_tensor(&[2, 8, 6, 7], 70);
+    let alpha = rand_tensor(&[8], 71);
+    for (sdims, act) in [
+        ([2, 8, 6, 7], Activation::Relu),
+        ([2, 5, 6, 7], Activation::PRelu(alpha.clone())),
+        ([2, 4, 5, 6], Activation::None),
+    ] {
+        let s = rand_tensor(&sdims, 72);
+        let padded = s
+            .pad_with_zeros(1, 0, 8 - sdims[1])
+            .and_then(|t| t.pad_with_zeros(2, 0, 6 - sdims[2]))
+            .and_then(|t| t.pad_with_zeros(3, 0, 7 - sdims[3]))
+            .unwrap();
+        let sum = (&y + &padded).unwrap();
+        let want = match &act {
+            Activation::None => sum,
+            Activation::Relu => sum.relu().unwrap(),
+            Activation::PRelu(a) => nn::prelu(&sum, a).unwrap(),
+        };
+        assert_close(&nn::add_residual(&y, &s, &act).unwrap(), &want, &format!("residual {sdims:?}"));
+    }
+    assert!(nn::add_residual(&y, &rand_tensor(&[2, 9, 6, 7], 1), &Activation::None).is_err());
+    assert!(nn::add_residual(&y, &rand_tensor(&[1, 8, 6, 7], 1), &Activation::None).is_err());
+}

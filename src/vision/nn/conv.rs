@@ -103,13 +103,14 @@ impl Conv2d {
             ),
         };
         let active = bias.is_some() || !matches!(act, Activation::None);
+        let weight_v = flat(&weight)?;
         let packed = Packed {
             cout,
             cin_g,
             kh,
             kw,
             cfg,
-            weight: flat(&weight)?,
+            weight: weight_v,
             epilogue: Epilogue {
                 bias: bias_v,
                 slope,

@@ -39,7 +39,7 @@ impl OutPtr {
     }
 }
 
-/// Runs `f` with a scratch buffer of at least `len` floats owned by this thread.
+/// Runs `f` with a scratch buffer of `len` floats owned by this thread.
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     SCRATCH.with(|cell| {
         // Take the buffer out so a nested use (never expected) would just allocate, not panic.
@@ -53,7 +53,8 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
     })
 }
 
-/// Dense conv of one image: `x` is `[cin, h, w]`, `w` is `[cout, K]` (K = cin*kh*kw), `out` is `[cout, oh*ow]`.
+/// Dense conv of one image: `x` is `[cin, h, w]`, `w` is `[cout, K]` row-major (K = cin*kh*kw), `out` is
+/// `[cout, oh*ow]`.
 pub(crate) fn conv_dense(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &mut [f32]) {
     let (p, k, m) = (g.out_pixels(), g.k(), g.cout);
     debug_assert_eq!(x.len(), g.cin * g.h * g.w);
@@ -64,11 +65,7 @@ pub(crate) fn conv_dense(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &m
     let pointwise = g.is_pointwise();
 
     // Pixel tile: the im2col tile fits the cache; 1x1 convs need no col but tiles still spread the work.
-    let mut tile = if pointwise {
-        1024
-    } else {
-        (COL_TILE_FLOATS / k).max(MIN_TILE)
-    };
+    let mut tile = if pointwise { 1024 } else { (COL_TILE_FLOATS / k).max(MIN_TILE) };
     if parallel {
         // At least ~3 tiles per thread for balance, but never thinner than MIN_TILE.
         tile = tile.min(p.div_ceil(3 * threads).max(MIN_TILE));
@@ -77,40 +74,7 @@ pub(crate) fn conv_dense(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &m
     let n_tiles = p.div_ceil(tile);
 
     if parallel && n_tiles < threads {
-        // Few pixels, many channels: one col for the whole image, output-channel blocks in parallel.
-        let col_owned;
-        let col: &[f32] = if pointwise {
-            x
-        } else {
-            let mut c = vec![0.0; k * p];
-            im2col_tile(x, g, 0, p, &mut c);
-            col_owned = c;
-            &col_owned
-        };
-        let block = m.div_ceil(threads * 2).max(1);
-        out.par_chunks_mut(block * p)
-            .zip(w.par_chunks(block * k))
-            .enumerate()
-            .for_each(|(i, (o, wb))| {
-                let rows = o.len() / p;
-                // SAFETY: wb is rows x k, col is k x p, o is rows x p, all row-major and owned by this task.
-                unsafe {
-                    matmul(
-                        rows,
-                        p,
-                        k,
-                        wb.as_ptr(),
-                        k,
-                        col.as_ptr(),
-                        p,
-                        o.as_mut_ptr(),
-                        p,
-                    )
-                };
-                for (r, orow) in o.chunks_mut(p).enumerate() {
-                    epi.apply(i * block + r, orow);
-                }
-            });
+        conv_dense_by_channels(x, g, w, epi, out);
         return;
     }
 
@@ -119,23 +83,13 @@ pub(crate) fn conv_dense(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &m
         let p0 = t * tile;
         let n = tile.min(p - p0);
         let body = |col: &[f32], ldb: usize| {
-            // SAFETY: this task alone writes columns p0..p0+n of every output row; out has m rows of p.
-            unsafe {
-                matmul(
-                    m,
-                    n,
-                    k,
-                    w.as_ptr(),
-                    k,
-                    col.as_ptr(),
-                    ldb,
-                    dst.get().add(p0),
-                    p,
-                )
-            };
+            // SAFETY: this task alone writes columns p0..p0+n of every output row; out has m rows of p;
+            // w is m x k, col is k rows of ldb.
+            let o = unsafe { dst.get().add(p0) };
+            unsafe { matmul(m, n, k, w.as_ptr(), k, col.as_ptr(), ldb, o, p) };
             for c in 0..m {
                 // SAFETY: same disjoint region as above.
-                let row = unsafe { std::slice::from_raw_parts_mut(dst.get().add(c * p + p0), n) };
+                let row = unsafe { std::slice::from_raw_parts_mut(o.add(c * p), n) };
                 epi.apply(c, row);
             }
         };
@@ -153,4 +107,31 @@ pub(crate) fn conv_dense(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &m
     } else {
         (0..n_tiles).for_each(run_tile);
     }
+}
+
+/// Few pixels and many channels: one col for the whole image, output-channel
+/// blocks in parallel.
+fn conv_dense_by_channels(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &mut [f32]) {
+    let (p, k, m) = (g.out_pixels(), g.k(), g.cout);
+    let col_owned;
+    let col: &[f32] = if g.is_pointwise() {
+        x
+    } else {
+        let mut c = vec![0.0; k * p];
+        im2col_tile(x, g, 0, p, &mut c);
+        col_owned = c;
+        &col_owned
+    };
+    let block = m.div_ceil(rayon::current_num_threads() * 2).max(1);
+    out.par_chunks_mut(block * p)
+        .zip(w.par_chunks(block * k))
+        .enumerate()
+        .for_each(|(i, (o, wb))| {
+            let rows = o.len() / p;
+            // SAFETY: wb is rows x k, col is k x p, o is rows x p, all row-major and owned by this task.
+            unsafe { matmul(rows, p, k, wb.as_ptr(), k, col.as_ptr(), p, o.as_mut_ptr(), p) };
+            for (r, orow) in o.chunks_mut(p).enumerate() {
+                epi.apply(i * block + r, orow);
+            }
+        });
 }

@@ -9,24 +9,37 @@ mod depthwise;
 mod gemm;
 mod geom;
 mod im2col;
+mod planes;
+mod residual;
 mod simd;
 
 pub use conv::{Activation, Conv2d, ConvCfg};
+pub use planes::{avg_pool2d, max_pool2d, upsample_nearest};
+pub use residual::add_residual;
 
 use candle_core::{Result, Tensor};
 
 /// Per-channel PReLU on an NCHW tensor: `x` where positive, `alpha[c] * x` where negative.
 pub fn prelu(x: &Tensor, alpha: &Tensor) -> Result<Tensor> {
-    let c = alpha.elem_count();
-    let alpha = alpha.reshape((1, c, 1, 1))?;
-    let pos = x.relu()?;
-    let neg = x.minimum(0f32)?.broadcast_mul(&alpha)?;
-    pos + neg
+    let (_, c, h, w) = x.dims4()?;
+    let a = planes::channel_values(alpha, c, "prelu slopes")?;
+    planes::map_planes(x, h, w, |ch, src, dst| {
+        let a = a[ch % c];
+        for (o, v) in dst.iter_mut().zip(src) {
+            *o = v.max(0.0) + a * v.min(0.0);
+        }
+    })
 }
 
 /// Per-channel affine `x * scale[c] + bias[c]` on an NCHW tensor (folded batch-norm, dlib's "affine" layer).
 pub fn channel_affine(x: &Tensor, scale: &Tensor, bias: &Tensor) -> Result<Tensor> {
-    let c = scale.elem_count();
-    x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
-        .broadcast_add(&bias.reshape((1, c, 1, 1))?)
+    let (_, c, h, w) = x.dims4()?;
+    let s = planes::channel_values(scale, c, "affine scale")?;
+    let b = planes::channel_values(bias, c, "affine bias")?;
+    planes::map_planes(x, h, w, |ch, src, dst| {
+        let (s, b) = (s[ch % c], b[ch % c]);
+        for (o, v) in dst.iter_mut().zip(src) {
+            *o = v * s + b;
+        }
+    })
 }

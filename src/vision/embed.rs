@@ -19,7 +19,7 @@ use std::path::Path;
 use candle_core::{DType, Device, Module, Tensor, D};
 use image::RgbImage;
 
-use super::nn::{Activation, Conv2d, ConvCfg};
+use super::nn::{self, Activation, Conv2d, ConvCfg};
 use super::weights::{tfjs, WeightMap};
 use super::{Embedding, Result, VisionError, EMBEDDING_DIM};
 use crate::models::ModelStore;
@@ -141,16 +141,22 @@ impl Embedder {
 
     /// The network on a normalised (1, 3, 150, 150) tensor; returns (1, 128).
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mut x = self.stem.forward(x)?.max_pool2d_with_stride(3, 2)?;
+        let mut x = nn::max_pool2d(&self.stem.forward(x)?, 3, 2)?;
         for block in &self.blocks {
             x = match block {
                 Block::Same { conv1, conv2 } => {
-                    (conv2.forward(&conv1.forward(&x)?)? + &x)?.relu()?
+                    nn::add_residual(&conv2.forward(&conv1.forward(&x)?)?, &x, &Activation::Relu)?
                 }
                 Block::Down { conv1, conv2 } => {
                     let y = conv2.forward(&conv1.forward(&x)?)?;
-                    let s = x.avg_pool2d(2)?;
-                    add_padded(&y, &s)?.relu()?
+                    let s = nn::avg_pool2d(&x, 2)?;
+                    let (yd, sd) = (y.dims4()?, s.dims4()?);
+                    if sd.1 <= yd.1 && sd.2 <= yd.2 && sd.3 <= yd.3 {
+                        // The usual case: one fused pass (the shortcut is zero-padded inside `y`).
+                        nn::add_residual(&y, &s, &Activation::Relu)?
+                    } else {
+                        add_padded(&y, &s)?.relu()?
+                    }
                 }
             };
         }

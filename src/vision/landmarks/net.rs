@@ -96,16 +96,13 @@ impl Block {
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         let y = self.pw.forward(&self.dw.forward(x)?)?;
-        let mut shortcut = if self.stride == 2 {
-            x.max_pool2d_with_stride(2, 2)?
+        let shortcut = if self.stride == 2 {
+            nn::max_pool2d(x, 2, 2)?
         } else {
             x.clone()
         };
-        let extra = y.dim(1)? - shortcut.dim(1)?;
-        if extra > 0 {
-            shortcut = shortcut.pad_with_zeros(1, 0, extra)?;
-        }
-        nn::prelu(&(y + shortcut)?, &self.alpha)
+        // Channels the shortcut lacks count as zero padding (MediaPipe's PAD op), fused with the PReLU.
+        nn::add_residual(&y, &shortcut, &Activation::PRelu(self.alpha.clone()))
     }
 }
 

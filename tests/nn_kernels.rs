@@ -441,16 +441,30 @@ fn prelu_and_affine_match_definition() {
 #[test]
 fn pooling_and_upsampling_match_candle() {
     for threads in [1, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
-        for (i, dims) in [[1, 16, 64, 48], [1, 3, 7, 9], [2, 64, 20, 21]].iter().enumerate() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for (i, dims) in [[1, 16, 64, 48], [1, 3, 7, 9], [2, 64, 20, 21]]
+            .iter()
+            .enumerate()
+        {
             let x = rand_tensor(dims, 40 + i as u64);
             for (k, s) in [(2, 2), (3, 2), (3, 1)] {
                 let fast = pool.install(|| nn::max_pool2d(&x, k, s)).unwrap();
                 let want = x.max_pool2d_with_stride((k, k), (s, s)).unwrap();
-                assert_close(&fast, &want, &format!("max_pool {k}/{s} {dims:?} ({threads} threads)"));
+                assert_close(
+                    &fast,
+                    &want,
+                    &format!("max_pool {k}/{s} {dims:?} ({threads} threads)"),
+                );
             }
             let fast = pool.install(|| nn::avg_pool2d(&x, 2)).unwrap();
-            assert_close(&fast, &x.avg_pool2d(2).unwrap(), &format!("avg_pool {dims:?}"));
+            assert_close(
+                &fast,
+                &x.avg_pool2d(2).unwrap(),
+                &format!("avg_pool {dims:?}"),
+            );
             let (h, w) = (dims[2], dims[3]);
             let fast = pool.install(|| nn::upsample_nearest(&x, 2)).unwrap();
             let want = x.upsample_nearest2d(2 * h, 2 * w).unwrap();
@@ -458,7 +472,10 @@ fn pooling_and_upsampling_match_candle() {
         }
     }
     let x = rand_tensor(&[1, 2, 3, 3], 1);
-    assert!(nn::max_pool2d(&x, 4, 1).is_err(), "window larger than the input");
+    assert!(
+        nn::max_pool2d(&x, 4, 1).is_err(),
+        "window larger than the input"
+    );
     assert!(nn::avg_pool2d(&x, 0).is_err());
     assert!(nn::upsample_nearest(&x, 0).is_err());
     assert!(nn::prelu(&x, &rand_tensor(&[3], 2)).is_err(), "slope count");
@@ -485,7 +502,11 @@ fn residual_add_matches_padded_candle_add() {
             Activation::Relu => sum.relu().unwrap(),
             Activation::PRelu(a) => nn::prelu(&sum, a).unwrap(),
         };
-        assert_close(&nn::add_residual(&y, &s, &act).unwrap(), &want, &format!("residual {sdims:?}"));
+        assert_close(
+            &nn::add_residual(&y, &s, &act).unwrap(),
+            &want,
+            &format!("residual {sdims:?}"),
+        );
     }
     assert!(nn::add_residual(&y, &rand_tensor(&[2, 9, 6, 7], 1), &Activation::None).is_err());
     assert!(nn::add_residual(&y, &rand_tensor(&[1, 8, 6, 7], 1), &Activation::None).is_err());

@@ -65,7 +65,11 @@ pub(crate) fn conv_dense(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &m
     let pointwise = g.is_pointwise();
 
     // Pixel tile: the im2col tile fits the cache; 1x1 convs need no col but tiles still spread the work.
-    let mut tile = if pointwise { 1024 } else { (COL_TILE_FLOATS / k).max(MIN_TILE) };
+    let mut tile = if pointwise {
+        1024
+    } else {
+        (COL_TILE_FLOATS / k).max(MIN_TILE)
+    };
     if parallel {
         // At least ~3 tiles per thread for balance, but never thinner than MIN_TILE.
         tile = tile.min(p.div_ceil(3 * threads).max(MIN_TILE));
@@ -129,7 +133,19 @@ fn conv_dense_by_channels(x: &[f32], g: &Geom, w: &[f32], epi: &Epilogue, out: &
         .for_each(|(i, (o, wb))| {
             let rows = o.len() / p;
             // SAFETY: wb is rows x k, col is k x p, o is rows x p, all row-major and owned by this task.
-            unsafe { matmul(rows, p, k, wb.as_ptr(), k, col.as_ptr(), p, o.as_mut_ptr(), p) };
+            unsafe {
+                matmul(
+                    rows,
+                    p,
+                    k,
+                    wb.as_ptr(),
+                    k,
+                    col.as_ptr(),
+                    p,
+                    o.as_mut_ptr(),
+                    p,
+                )
+            };
             for (r, orow) in o.chunks_mut(p).enumerate() {
                 epi.apply(i * block + r, orow);
             }

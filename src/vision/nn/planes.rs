@@ -112,5 +112,7 @@ pub(crate) fn channel_values(t: &Tensor, c: usize, what: &str) -> Result<Vec<f32
     if t.elem_count() != c {
         candle_core::bail!("{what} has {} values for {c} channels", t.elem_count());
     }
-    t.flatten_all()?.to_dtype(candle_core::DType::F32)?.to_vec1::<f32>()
+    t.flatten_all()?
+        .to_dtype(candle_core::DType::F32)?
+        .to_vec1::<f32>()
 }

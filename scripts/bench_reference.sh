@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Speed and memory against the reference, in one run on this machine:
+#  1. builds the release binary;
+#  2. for each thread count, `facegate bench` and onnxruntime's YuNet (scripts/bench_yunet_ort.py) on the same
+#     frames, one right after the other, and prints YuNet detect time facegate / onnxruntime;
+#  3. peak memory (max RSS, /usr/bin/time -v) of `facegate identify` on a few photos against a small gallery.
+# Usage: scripts/bench_reference.sh [RUNS]   (env: THREADS="1 2", PY=python with onnxruntime)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+RUNS="${1:-50}"
+THREADS="${THREADS:-1 2}"
+PY="${PY:-$FACEGATE_CACHE/pyref/bin/python}"
+FACES="$FACEGATE_SHARED/faces"
+IMG="$FACES/misc/face_recognition/examples_obama-720p.jpg"
+BIN="$CARGO_TARGET_DIR/release/facegate"
+
+cargo build --release --locked --quiet
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+for t in $THREADS; do
+  echo "== $t thread(s): facegate bench, then onnxruntime YuNet" >&2
+  "$BIN" bench --json --threads "$t" --runs "$RUNS" --image "$IMG" > "$tmp/facegate_$t.json"
+  "$PY" scripts/bench_yunet_ort.py --json --threads "$t" --runs "$RUNS" --image "$IMG" \
+    --models "$FACEGATE_SHARED/models" > "$tmp/ort_$t.json"
+done
+
+"$PY" - "$tmp" $THREADS <<'EOF'
+import json, sys
+tmp, threads = sys.argv[1], sys.argv[2:]
+print(f"{'thr':>3} {'frame':>9} | {'stage':<10} {'median ms':>9} {'p95 ms':>8} | "
+      f"{'ort YuNet med':>13} {'p95':>6} | {'detect ratio':>12}")
+for t in threads:
+    fg = json.load(open(f"{tmp}/facegate_{t}.json"))
+    ort = json.load(open(f"{tmp}/ort_{t}.json"))
+    child = fg["children"][0]
+    for size in child["sizes"]:
+        o = next(r for r in ort["results"] if (r["width"], r["height"]) == (size["width"], size["height"]))
+        for name, st in size["stages"] + [["PIPELINE", size["pipeline"]]]:
+            extra = ""
+            if name == "detect":
+                ratio = st["median_ms"] / o["run"]["median_ms"]
+                extra = f"{o['run']['median_ms']:>13.2f} {o['run']['p95_ms']:>6.2f} | {ratio:>11.2f}x"
+            print(f"{t:>3} {size['width']}x{size['height']:<4} | {name:<10} {st['median_ms']:>9.2f} "
+                  f"{st['p95_ms']:>8.2f} | {extra}")
+    print(f"    peak RSS of the bench child: {child['peak_rss_mib']:.1f} MiB; rayon threads {child['rayon_threads']}; "
+          f"models loaded in {child['load_ms']:.0f} ms; onnxruntime {ort['onnxruntime']}")
+EOF
+
+echo "== peak memory of facegate identify" >&2
+K="$FACES/misc/face_recognition"
+"$BIN" enroll --db "$tmp/gallery.db" --name obama "$K/examples_knn_examples_train_obama_obama.jpg" \
+  "$K/examples_knn_examples_train_obama_obama2.jpg" > /dev/null
+"$BIN" enroll --db "$tmp/gallery.db" --name biden "$K/examples_knn_examples_train_biden_biden.jpg" \
+  "$K/examples_knn_examples_train_biden_biden2.jpg" > /dev/null
+probes=("$K/examples_obama-1080p.jpg" "$K/examples_obama-720p.jpg" "$K/examples_obama-480p.jpg"
+  "$K/examples_biden.jpg" "$K/examples_two_people.jpg" "$K/examples_knn_examples_test_obama_and_biden.jpg"
+  "$K/examples_knn_examples_test_kit_with_rose.jpg" "$FACES/negatives/people_scenes/coco_000000005001.jpg")
+/usr/bin/time -v "$BIN" identify --db "$tmp/gallery.db" "${probes[@]}" > "$tmp/identify.txt" 2> "$tmp/time.txt" || {
+  cat "$tmp/time.txt" >&2; exit 1; }
+rss_kb="$(awk -F': ' '/Maximum resident set size/ {print $2}' "$tmp/time.txt")"
+wall="$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$tmp/time.txt")"
+echo "facegate identify: ${#probes[@]} images (incl. 1920x1080), gallery 2 people x 2 images:" \
+  "max RSS $((rss_kb / 1024)) MiB (${rss_kb} KiB), wall ${wall} (target < 300 MB)"

@@ -31,7 +31,10 @@ pub fn default_image() -> Result<PathBuf, BenchError> {
 pub fn load(path: &Path) -> Result<RgbImage, BenchError> {
     image::open(path)
         .map(|i| i.to_rgb8())
-        .map_err(|e| BenchError::Image { path: path.to_path_buf(), reason: e.to_string() })
+        .map_err(|e| BenchError::Image {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })
 }
 
 /// Scales `img` (aspect kept, bilinear) so it covers `width` x `height`, then crops the centre to exactly that.
@@ -42,7 +45,11 @@ pub fn cover(img: &RgbImage, width: u32, height: u32) -> RgbImage {
         ((w as f64 * scale).round() as u32).max(width),
         ((h as f64 * scale).round() as u32).max(height),
     );
-    let scaled = if (sw, sh) == (w, h) { img.clone() } else { imageops::resize(img, sw, sh, FilterType::Triangle) };
+    let scaled = if (sw, sh) == (w, h) {
+        img.clone()
+    } else {
+        imageops::resize(img, sw, sh, FilterType::Triangle)
+    };
     imageops::crop_imm(&scaled, (sw - width) / 2, (sh - height) / 2, width, height).to_image()
 }
 

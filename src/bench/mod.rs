@@ -75,9 +75,19 @@ impl Stats {
         s.sort_by(f64::total_cmp);
         let n = s.len();
         if n == 0 {
-            return Stats { runs: 0, median_ms: f64::NAN, p95_ms: f64::NAN, mean_ms: f64::NAN, min_ms: f64::NAN };
+            return Stats {
+                runs: 0,
+                median_ms: f64::NAN,
+                p95_ms: f64::NAN,
+                mean_ms: f64::NAN,
+                min_ms: f64::NAN,
+            };
         }
-        let median_ms = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+        let median_ms = if n % 2 == 1 {
+            s[n / 2]
+        } else {
+            (s[n / 2 - 1] + s[n / 2]) / 2.0
+        };
         let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n);
         Stats {
             runs: n,
@@ -137,30 +147,54 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
     }
     if args.child {
         let report = stages::measure(&image, &sizes, args.warmup, args.runs)?;
-        println!("{}", serde_json::to_string(&report).expect("plain data serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("plain data serialises")
+        );
         return Ok(());
     }
     let mut children = Vec::new();
     for &threads in &args.threads {
         if threads == 0 {
-            return Err(BenchError::BadArgs("thread counts must be at least 1".into()));
+            return Err(BenchError::BadArgs(
+                "thread counts must be at least 1".into(),
+            ));
         }
         children.push(run_child(args, &image, threads)?);
     }
-    let report = BenchReport { image, warmup: args.warmup, runs: args.runs, children };
+    let report = BenchReport {
+        image,
+        warmup: args.warmup,
+        runs: args.runs,
+        children,
+    };
     if args.json {
-        println!("{}", serde_json::to_string(&report).expect("plain data serialises"));
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("plain data serialises")
+        );
     } else {
         print!("{}", render(&report));
     }
     Ok(())
 }
 
-fn run_child(args: &BenchArgs, image: &std::path::Path, threads: usize) -> Result<ChildReport, BenchError> {
+fn run_child(
+    args: &BenchArgs,
+    image: &std::path::Path,
+    threads: usize,
+) -> Result<ChildReport, BenchError> {
     let fail = |reason: String| BenchError::Child { threads, reason };
     let exe = std::env::current_exe()?;
     let out = Command::new(exe)
-        .args(["bench", "--child", "--runs", &args.runs.to_string(), "--warmup", &args.warmup.to_string()])
+        .args([
+            "bench",
+            "--child",
+            "--runs",
+            &args.runs.to_string(),
+            "--warmup",
+            &args.warmup.to_string(),
+        ])
         .arg("--sizes")
         .arg(args.sizes.join(","))
         .arg("--image")
@@ -168,10 +202,18 @@ fn run_child(args: &BenchArgs, image: &std::path::Path, threads: usize) -> Resul
         .env("RAYON_NUM_THREADS", threads.to_string())
         .output()?;
     if !out.status.success() {
-        return Err(fail(format!("{}: {}", out.status, String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(fail(format!(
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).ok_or_else(|| fail("printed no report".into()))?;
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .ok_or_else(|| fail("printed no report".into()))?;
     serde_json::from_str(line).map_err(|e| fail(format!("unreadable report: {e}")))
 }
 
@@ -182,9 +224,14 @@ pub fn parse_sizes(sizes: &[String]) -> Result<Vec<(u32, u32)>, BenchError> {
         .map(|s| {
             let bad = || BenchError::BadArgs(format!("frame size {s:?} is not WIDTHxHEIGHT"));
             let (w, h) = s.split_once('x').ok_or_else(bad)?;
-            let (w, h) = (w.trim().parse::<u32>().map_err(|_| bad())?, h.trim().parse::<u32>().map_err(|_| bad())?);
+            let (w, h) = (
+                w.trim().parse::<u32>().map_err(|_| bad())?,
+                h.trim().parse::<u32>().map_err(|_| bad())?,
+            );
             if w < 32 || h < 32 || w > 8192 || h > 8192 {
-                return Err(BenchError::BadArgs(format!("frame size {s} is outside 32..8192")));
+                return Err(BenchError::BadArgs(format!(
+                    "frame size {s} is outside 32..8192"
+                )));
             }
             Ok((w, h))
         })
@@ -203,18 +250,39 @@ pub fn peak_rss_mib() -> Option<f64> {
 pub fn render(r: &BenchReport) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let _ = writeln!(s, "facegate bench: {} (warm-up {}, {} timed runs each)", r.image.display(), r.warmup, r.runs);
+    let _ = writeln!(
+        s,
+        "facegate bench: {} (warm-up {}, {} timed runs each)",
+        r.image.display(),
+        r.warmup,
+        r.runs
+    );
     for c in &r.children {
-        let mem = c.peak_rss_mib.map_or("n/a".to_string(), |m| format!("{m:.1} MiB"));
+        let mem = c
+            .peak_rss_mib
+            .map_or("n/a".to_string(), |m| format!("{m:.1} MiB"));
         let _ = writeln!(
             s,
             "\n{} thread(s) (rayon pool {}), models loaded in {:.0} ms, peak RSS {mem}",
             c.threads, c.rayon_threads, c.load_ms
         );
         for z in &c.sizes {
-            let _ = writeln!(s, "  {}x{} ({} face(s))   median ms   p95 ms   mean ms", z.width, z.height, z.faces);
-            for (name, st) in z.stages.iter().map(|(n, s)| (n.as_str(), s)).chain([("PIPELINE", &z.pipeline)]) {
-                let _ = writeln!(s, "    {name:<18} {:>9.2} {:>8.2} {:>9.2}", st.median_ms, st.p95_ms, st.mean_ms);
+            let _ = writeln!(
+                s,
+                "  {}x{} ({} face(s))   median ms   p95 ms   mean ms",
+                z.width, z.height, z.faces
+            );
+            for (name, st) in z
+                .stages
+                .iter()
+                .map(|(n, s)| (n.as_str(), s))
+                .chain([("PIPELINE", &z.pipeline)])
+            {
+                let _ = writeln!(
+                    s,
+                    "    {name:<18} {:>9.2} {:>8.2} {:>9.2}",
+                    st.median_ms, st.p95_ms, st.mean_ms
+                );
             }
         }
     }
@@ -228,7 +296,10 @@ mod tests {
     #[test]
     fn stats_median_and_nearest_rank_p95() {
         let odd = Stats::from_ms(&[5.0, 1.0, 3.0]);
-        assert_eq!((odd.median_ms, odd.p95_ms, odd.min_ms, odd.mean_ms), (3.0, 5.0, 1.0, 3.0));
+        assert_eq!(
+            (odd.median_ms, odd.p95_ms, odd.min_ms, odd.mean_ms),
+            (3.0, 5.0, 1.0, 3.0)
+        );
         let even = Stats::from_ms(&[4.0, 1.0, 3.0, 2.0]);
         assert_eq!(even.median_ms, 2.5);
         // 1..=100: the 95th value of 100 by nearest rank.

@@ -26,7 +26,12 @@ struct Models {
 }
 
 /// Loads the models, builds the frames and measures everything (runs in the child process).
-pub fn measure(image: &Path, sizes: &[(u32, u32)], warmup: usize, runs: usize) -> Result<ChildReport, BenchError> {
+pub fn measure(
+    image: &Path,
+    sizes: &[(u32, u32)],
+    warmup: usize,
+    runs: usize,
+) -> Result<ChildReport, BenchError> {
     let photo = frames::load(image)?;
     let t0 = Instant::now();
     let store = ModelStore::discover();
@@ -43,7 +48,10 @@ pub fn measure(image: &Path, sizes: &[(u32, u32)], warmup: usize, runs: usize) -
         reports.push(measure_frame(&models, &frame, warmup, runs)?);
     }
     Ok(ChildReport {
-        threads: std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
+        threads: std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         rayon_threads: rayon::current_num_threads(),
         load_ms,
         sizes: reports,
@@ -51,7 +59,12 @@ pub fn measure(image: &Path, sizes: &[(u32, u32)], warmup: usize, runs: usize) -
     })
 }
 
-fn measure_frame(m: &Models, frame: &RgbImage, warmup: usize, runs: usize) -> Result<SizeReport, BenchError> {
+fn measure_frame(
+    m: &Models,
+    frame: &RgbImage,
+    warmup: usize,
+    runs: usize,
+) -> Result<SizeReport, BenchError> {
     let faces = m.detector.detect(frame, DEFAULT_SCORE_THRESHOLD)?;
     let det = faces.first().cloned().ok_or_else(|| BenchError::Image {
         path: format!("{}x{} frame", frame.width(), frame.height()).into(),
@@ -59,8 +72,16 @@ fn measure_frame(m: &Models, frame: &RgbImage, warmup: usize, runs: usize) -> Re
     })?;
     let chip = align::chip(frame, &det);
     let stages = vec![
-        ("detect".to_string(), time(warmup, runs, || m.detector.detect(frame, DEFAULT_SCORE_THRESHOLD).map(drop))?),
-        ("landmarks".to_string(), time(warmup, runs, || m.mesh.landmarks(frame, &det).map(drop))?),
+        (
+            "detect".to_string(),
+            time(warmup, runs, || {
+                m.detector.detect(frame, DEFAULT_SCORE_THRESHOLD).map(drop)
+            })?,
+        ),
+        (
+            "landmarks".to_string(),
+            time(warmup, runs, || m.mesh.landmarks(frame, &det).map(drop))?,
+        ),
         (
             "align".to_string(),
             time(warmup, runs, || {
@@ -68,18 +89,32 @@ fn measure_frame(m: &Models, frame: &RgbImage, warmup: usize, runs: usize) -> Re
                 Ok(())
             })?,
         ),
-        ("embed".to_string(), time(warmup, runs, || m.embedder.embed(&chip).map(drop))?),
-        ("antispoof".to_string(), time(warmup, runs, || m.antispoof.score(frame, &det).map(drop))?),
+        (
+            "embed".to_string(),
+            time(warmup, runs, || m.embedder.embed(&chip).map(drop))?,
+        ),
+        (
+            "antispoof".to_string(),
+            time(warmup, runs, || m.antispoof.score(frame, &det).map(drop))?,
+        ),
     ];
     let pipeline = time(warmup, runs, || pipeline(m, frame))?;
-    Ok(SizeReport { width: frame.width(), height: frame.height(), faces: faces.len(), stages, pipeline })
+    Ok(SizeReport {
+        width: frame.width(),
+        height: frame.height(),
+        faces: faces.len(),
+        stages,
+        pipeline,
+    })
 }
 
 /// The per-frame work for one face, as the service does it.
 fn pipeline(m: &Models, frame: &RgbImage) -> Result<(), VisionError> {
     let faces = m.detector.detect(frame, DEFAULT_SCORE_THRESHOLD)?;
     let Some(det): Option<&Detection> = faces.first() else {
-        return Err(VisionError::BadInput("no face in the benchmark frame".into()));
+        return Err(VisionError::BadInput(
+            "no face in the benchmark frame".into(),
+        ));
     };
     black_box(m.mesh.landmarks(frame, det)?);
     let chip = align::chip(frame, det);
@@ -88,7 +123,11 @@ fn pipeline(m: &Models, frame: &RgbImage) -> Result<(), VisionError> {
     Ok(())
 }
 
-fn time(warmup: usize, runs: usize, mut f: impl FnMut() -> Result<(), VisionError>) -> Result<Stats, BenchError> {
+fn time(
+    warmup: usize,
+    runs: usize,
+    mut f: impl FnMut() -> Result<(), VisionError>,
+) -> Result<Stats, BenchError> {
     for _ in 0..warmup {
         f()?;
     }

@@ -151,7 +151,7 @@ def largest(faces):
     return np.asarray(f["embedding"], dtype=np.float64)
 
 
-def evaluate(items, held, scenes, results, rule):
+def evaluate(items, held, scenes, results, rule, min_face=0):
     """All metrics of one system on one identity set."""
     dist_fn = M.best_match_distances if rule == "nearest" else M.centroid_distances
     by_person = {}
@@ -169,7 +169,8 @@ def evaluate(items, held, scenes, results, rule):
             gallery[person] = np.stack(embs)
         probe_list += [(person, p) for p in paths[ENROLL_PER_PERSON:]]
     probe_embs = [(truth, largest(results[p])) for truth, p in probe_list]
-    probe_embs += [(None, np.asarray(f["embedding"], dtype=np.float64)) for s in scenes for f in results[s]]
+    scene_faces = [f for s in scenes for f in results[s] if min(f["box"][2], f["box"][3]) >= min_face]
+    probe_embs += [(None, np.asarray(f["embedding"], dtype=np.float64)) for f in scene_faces]
     genuine, impostor, probes = [], [], []
     for truth, e in probe_embs:
         if e is None:
@@ -180,7 +181,7 @@ def evaluate(items, held, scenes, results, rule):
         probes.append({"truth": truth, "best": best, "distance": d[best]})
         for person, v in d.items():
             (genuine if person == truth else impostor).append(v)
-    n_scene_faces = sum(len(results[s]) for s in scenes)
+    n_scene_faces = len(scene_faces)
     return {
         "rule": rule,
         "enrolled_people": len(gallery),
@@ -189,6 +190,7 @@ def evaluate(items, held, scenes, results, rule):
         "held_out_people": held,
         "impostor_probes_held_out": sum(1 for t, _ in probe_list if t is None),
         "impostor_probes_scene_faces": n_scene_faces,
+        "min_scene_face_px": min_face,
         "roc_auc": M.roc_auc(genuine, impostor),
         "genuine_pairs": len(genuine),
         "impostor_pairs": len(impostor),
@@ -271,6 +273,8 @@ def main():
     ap.add_argument("--systems", default="facegate,face_recognition")
     ap.add_argument("--datasets", default="identities,identities_gray_lowres")
     ap.add_argument("--rules", default="nearest,centroid", help="matching rules to report (nearest, centroid)")
+    ap.add_argument("--min-face", type=int, default=0,
+                    help="ignore scene faces whose box is smaller than this many pixels (both systems)")
     ap.add_argument("--cache", default="/var/cache/facegate/eval", help="face_recognition result cache")
     ap.add_argument("--json", action="store_true", help="print the whole report as JSON instead of tables")
     args = ap.parse_args()
@@ -295,7 +299,7 @@ def main():
             for s in systems:
                 det = detection(items, no_person, results[s])
                 for rule in args.rules.split(","):
-                    acc = evaluate(items, held, scenes, results[s], rule)
+                    acc = evaluate(items, held, scenes, results[s], rule, args.min_face)
                     report["datasets"][ds][f"{s} ({rule})"] = {"accuracy": acc, "detection": det}
     if args.json:
         print(json.dumps(report, indent=1, default=float))

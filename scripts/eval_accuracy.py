@@ -50,6 +50,10 @@ IMAGE_EXT = {".jpg", ".jpeg", ".png"}
 ENROLL_PER_PERSON = 3
 HELD_OUT = 2
 FAR_TARGET = 1e-3
+# facegate's gallery defaults (src/gallery/matcher.rs MatchParams::default): match iff distance <= 0.5 and the
+# second-nearest person is at least 0.04 further. Here "accept iff d < t" (no tie ever happened at a threshold).
+GALLERY_THRESHOLD = 0.5
+GALLERY_MARGIN = 0.04
 
 
 def images_in(folder):
@@ -153,7 +157,8 @@ def largest(faces):
 
 def evaluate(items, held, scenes, results, rule, min_face=0):
     """All metrics of one system on one identity set."""
-    dist_fn = M.best_match_distances if rule == "nearest" else M.centroid_distances
+    dist_fn = {"nearest": M.best_match_distances, "centroid": M.centroid_distances,
+               "gallery": M.gallery_distances}[rule]
     by_person = {}
     for person, path, _ in items:
         by_person.setdefault(person, []).append(path)
@@ -178,7 +183,9 @@ def evaluate(items, held, scenes, results, rule, min_face=0):
             continue
         d = dist_fn(e, gallery)
         best = min(d, key=d.get)
-        probes.append({"truth": truth, "best": best, "distance": d[best]})
+        second = min((v for k, v in d.items() if k != best), default=float("inf"))
+        ambiguous = rule == "gallery" and second - d[best] < GALLERY_MARGIN
+        probes.append({"truth": truth, "best": best, "distance": d[best], "ambiguous": ambiguous})
         for person, v in d.items():
             (genuine if person == truth else impostor).append(v)
     n_scene_faces = len(scene_faces)
@@ -197,6 +204,7 @@ def evaluate(items, held, scenes, results, rule, min_face=0):
         "tar_at_far_1e-3": M.tar_at_far(genuine, impostor, FAR_TARGET),
         "open_set_at_far_0.1%": M.open_set_at_far(probes, FAR_TARGET),
         "open_set_at_0.6": M.open_set_at_threshold(probes, 0.6),
+        "open_set_at_gallery_default": M.open_set_at_threshold(probes, GALLERY_THRESHOLD),
         "rank1": M.rank1(probes),
     }
 
@@ -244,6 +252,9 @@ def print_tables(report):
             ("open-set @ d<0.6: FRR / FAR (FA)", lambda r, d: "{} / {} ({})".format(
                 fmt_pct(r["open_set_at_0.6"]["frr"]), fmt_pct(r["open_set_at_0.6"]["far"]),
                 r["open_set_at_0.6"]["false_accepts"])),
+            ("open-set @ d<0.5: FRR / FAR (FA)", lambda r, d: "{} / {} ({})".format(
+                fmt_pct(r["open_set_at_gallery_default"]["frr"]), fmt_pct(r["open_set_at_gallery_default"]["far"]),
+                r["open_set_at_gallery_default"]["false_accepts"])),
             ("rank-1 (probes)", lambda r, d: f"{fmt_pct(r['rank1']['rank1'])} ({r['rank1']['probes']})"),
             ("detection rate (images)", lambda r, d: "{} ({}/{})".format(
                 fmt_pct(d["detection_rate"]), d["identity_images_with_face"], d["identity_images"])),
@@ -256,10 +267,13 @@ def print_tables(report):
         for label, fn in rows:
             cells = [fn(systems[n]["accuracy"], systems[n]["detection"]) for n in names]
             print(label.ljust(width) + "".join(c.ljust(colw) for c in cells))
+        shown = set()
         for n in names:
+            system = n.split(" (")[0]
             missed = systems[n]["detection"]["missed"]
-            if missed:
-                print(f"  {n} found no face in: {', '.join(missed[:12])}{' ...' if len(missed) > 12 else ''}")
+            if missed and system not in shown:
+                shown.add(system)
+                print(f"  {system} found no face in: {', '.join(missed[:12])}{' ...' if len(missed) > 12 else ''}")
 
 
 def main():
@@ -272,7 +286,9 @@ def main():
     ap.add_argument("--facegate", default=str(Path(target) / "release/facegate"), help="facegate binary")
     ap.add_argument("--systems", default="facegate,face_recognition")
     ap.add_argument("--datasets", default="identities,identities_gray_lowres")
-    ap.add_argument("--rules", default="nearest,centroid", help="matching rules to report (nearest, centroid)")
+    ap.add_argument("--rules", default="nearest,gallery",
+                    help="matching rules: nearest (plain nearest neighbour), gallery (facegate's matcher: "
+                    "min of nearest and robust centroid, margin 0.04), centroid (plain mean)")
     ap.add_argument("--min-face", type=int, default=0,
                     help="ignore scene faces whose box is smaller than this many pixels (both systems)")
     ap.add_argument("--cache", default="/var/cache/facegate/eval", help="face_recognition result cache")

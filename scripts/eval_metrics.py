@@ -25,6 +25,24 @@ def centroid_distances(probe, gallery):
     return {p: float(np.linalg.norm(embs.mean(axis=0) - probe)) for p, embs in gallery.items()}
 
 
+def robust_centroid(embs):
+    """facegate's gallery centroid (src/gallery/matcher.rs): the mean; with 3 or more embeddings, those further
+    from that mean than twice the median distance (sorted[n // 2]) are dropped and the mean taken again."""
+    mean = embs.mean(axis=0)
+    if len(embs) < 3:
+        return mean
+    d = np.linalg.norm(embs - mean, axis=1)
+    median = np.sort(d)[len(d) // 2]
+    kept = embs[d <= 2.0 * median]
+    return mean if len(kept) in (0, len(embs)) else kept.mean(axis=0)
+
+
+def gallery_distances(probe, gallery):
+    """facegate's gallery rule `DistanceRule::Min`: the smaller of nearest-embedding and robust-centroid distance."""
+    near = best_match_distances(probe, gallery)
+    return {p: min(near[p], float(np.linalg.norm(robust_centroid(e) - probe))) for p, e in gallery.items()}
+
+
 def roc_auc(genuine, impostor):
     """P(a genuine distance < an impostor distance), ties count 1/2 (Mann-Whitney U on distances)."""
     g = np.asarray(genuine, dtype=np.float64)
@@ -80,12 +98,13 @@ def open_set_outcomes(probes, threshold):
     """Access-control outcome of every probe at one threshold (nearest person, accepted iff d < threshold).
 
     probes: list of dicts {"truth": person or None (impostor), "best": person or None (no face),
-    "distance": float (inf when no face)}. Returns counts: genuine probes accepted as themselves, genuine
+    "distance": float (inf when no face), optional "ambiguous": True when the second-nearest person is within
+    the matcher's margin (then the probe is never accepted, whatever the threshold)}. Returns counts: genuine probes accepted as themselves, genuine
     probes accepted as someone else (a false accept), impostor probes accepted (a false accept).
     """
     ok = wrong = imp_acc = 0
     for p in probes:
-        accepted = p["best"] is not None and p["distance"] < threshold
+        accepted = p["best"] is not None and not p.get("ambiguous") and p["distance"] < threshold
         if p["truth"] is None:
             imp_acc += accepted
         elif accepted and p["best"] == p["truth"]:
@@ -107,7 +126,11 @@ def open_set_at_far(probes, far):
     with_face = [p for p in probes if p["best"] is not None]
     n_fa_possible = len(with_face)
     k = int(math.floor(far * n_fa_possible + 1e-9))
-    fa_dists = sorted(p["distance"] for p in with_face if p["truth"] is None or p["best"] != p["truth"])
+    fa_dists = sorted(
+        p["distance"]
+        for p in with_face
+        if not p.get("ambiguous") and (p["truth"] is None or p["best"] != p["truth"])
+    )
     t = float(fa_dists[k]) if k < len(fa_dists) else float("inf")
     if t == float("inf"):
         # Nothing could be falsely accepted: any threshold works; report the largest genuine distance + eps.
@@ -195,6 +218,17 @@ def _self_test():
     r = open_set_at_far(probes, 0.5)
     assert r["false_accepts"] == 2 and r["genuine_accepted"] == 2, r
     assert rank1(probes) == {"rank1": 2 / 3, "probes": 3}
+    # An ambiguous impostor is never accepted: the threshold moves up to the wrong-person genuine at 0.5.
+    probes[3]["ambiguous"] = True
+    r = open_set_at_far(probes, 1e-3)
+    assert r["threshold"] == 0.5 and r["genuine_accepted"] == 2 and r["false_accepts"] == 0, r
+    assert open_set_at_threshold(probes, 9.0)["impostors_accepted"] == 0
+    # Robust centroid: one outlier of four is dropped (mean of the rest), fewer than 3 = plain mean.
+    embs = np.array([[0.0, 0.0], [0.1, 0.0], [0.0, 0.1], [5.0, 5.0]])
+    assert np.allclose(robust_centroid(embs), [0.1 / 3, 0.1 / 3]), robust_centroid(embs)
+    assert np.allclose(robust_centroid(embs[[0, 3]]), [2.5, 2.5])
+    gd = gallery_distances(np.array([0.0, 0.0]), {"x": embs})
+    assert gd["x"] == 0.0
     # A synthetic identity experiment end to end: 20 people, clusters of radius ~0.25, centres ~1.4 apart.
     centres = rng.normal(0, 0.1, (22, 128))
     centres /= np.linalg.norm(centres, axis=1, keepdims=True) / 1.0

@@ -27,14 +27,12 @@ pub fn default_image() -> Result<PathBuf, BenchError> {
     }
 }
 
-/// Loads the photo as RGB (a file the user named on the command line, decoded with `image`'s own limits).
+/// Loads the photo as RGB through facegate's own image loader (limits, EXIF orientation).
 pub fn load(path: &Path) -> Result<RgbImage, BenchError> {
-    image::open(path)
-        .map(|i| i.to_rgb8())
-        .map_err(|e| BenchError::Image {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+    crate::imageio::load_image(path).map_err(|e| BenchError::Image {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
 }
 
 /// Scales `img` (aspect kept, bilinear) so it covers `width` x `height`, then crops the centre to exactly that.

@@ -14,6 +14,8 @@ PY="${PY:-$FACEGATE_CACHE/pyref/bin/python}"
 FACES="$FACEGATE_SHARED/faces"
 IMG="$FACES/misc/face_recognition/examples_obama-720p.jpg"
 BIN="$CARGO_TARGET_DIR/release/facegate"
+# The bench child and identify find the models through the default search path plus the shared folder.
+export FACEGATE_MODELS="${FACEGATE_MODELS:-$FACEGATE_SHARED/models}"
 
 cargo build --release --locked --quiet
 tmp="$(mktemp -d)"

@@ -9,10 +9,12 @@
 mod frames;
 mod stages;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
+
+use crate::models::ModelStore;
 
 pub use frames::{cover, default_image};
 
@@ -136,7 +138,9 @@ pub struct BenchReport {
 }
 
 /// Runs `facegate bench`: as the parent (start one child per thread count, print) or as a child (measure).
-pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
+/// `models`: the folder given with the global `--models` (passed on to the children), or None for the
+/// default search path.
+pub fn run(args: &BenchArgs, models: Option<&Path>) -> Result<(), BenchError> {
     let image = match &args.image {
         Some(p) => p.clone(),
         None => default_image()?,
@@ -146,7 +150,10 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
         return Err(BenchError::BadArgs("--runs must be at least 1".into()));
     }
     if args.child {
-        let report = stages::measure(&image, &sizes, args.warmup, args.runs)?;
+        let store = models.map_or_else(ModelStore::discover, |d| {
+            ModelStore::new(vec![d.to_path_buf()])
+        });
+        let report = stages::measure(&store, &image, &sizes, args.warmup, args.runs)?;
         println!(
             "{}",
             serde_json::to_string(&report).expect("plain data serialises")
@@ -160,7 +167,7 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
                 "thread counts must be at least 1".into(),
             ));
         }
-        children.push(run_child(args, &image, threads)?);
+        children.push(run_child(args, models, &image, threads)?);
     }
     let report = BenchReport {
         image,
@@ -181,12 +188,16 @@ pub fn run(args: &BenchArgs) -> Result<(), BenchError> {
 
 fn run_child(
     args: &BenchArgs,
-    image: &std::path::Path,
+    models: Option<&Path>,
+    image: &Path,
     threads: usize,
 ) -> Result<ChildReport, BenchError> {
     let fail = |reason: String| BenchError::Child { threads, reason };
-    let exe = std::env::current_exe()?;
-    let out = Command::new(exe)
+    let mut cmd = Command::new(std::env::current_exe()?);
+    if let Some(dir) = models {
+        cmd.arg("--models").arg(dir);
+    }
+    let out = cmd
         .args([
             "bench",
             "--child",

@@ -27,6 +27,7 @@ struct Models {
 
 /// Loads the models, builds the frames and measures everything (runs in the child process).
 pub fn measure(
+    store: &ModelStore,
     image: &Path,
     sizes: &[(u32, u32)],
     warmup: usize,
@@ -34,12 +35,11 @@ pub fn measure(
 ) -> Result<ChildReport, BenchError> {
     let photo = frames::load(image)?;
     let t0 = Instant::now();
-    let store = ModelStore::discover();
     let models = Models {
-        detector: Detector::load(&store)?,
-        mesh: FaceMesh::load(&store)?,
-        embedder: Embedder::load(&store)?,
-        antispoof: AntiSpoof::load(&store)?,
+        detector: Detector::load(store)?,
+        mesh: FaceMesh::load(store)?,
+        embedder: Embedder::load(store)?,
+        antispoof: AntiSpoof::load(store)?,
     };
     let load_ms = ms_since(t0);
     let mut reports = Vec::new();

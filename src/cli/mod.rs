@@ -1,4 +1,4 @@
-//! The command line: `enroll`, `identify`, `embed`, `people`, `models`.
+//! The command line: `enroll`, `identify`, `embed`, `people`, `models`, `bench`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]. Commands over many images report each file's outcome and go on
 //! with the others; the exit code is non-zero when any file failed. This is the top of the program, so errors
@@ -55,6 +55,8 @@ pub enum Command {
     Models(ModelsCommand),
     /// ESPHome boards: list a board's entities and states, unlock / lock, call the lift, run the simulator.
     Esphome(crate::esphome::cli::EsphomeArgs),
+    /// Per-stage and whole-pipeline latency (median, p95) and peak memory, at 1 and 2 threads.
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Detection options shared by the commands that look at images.
@@ -176,6 +178,10 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People(PeopleCommand::Remove { db, name }) => people::remove(&db, &name),
         Command::Models(ModelsCommand::Check) => setup::models_check(g),
         Command::Esphome(a) => crate::esphome::cli::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Bench(a) => {
+            crate::bench::run(&a, g.models.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -23,7 +23,7 @@ trap 'rm -rf "$tmp"' EXIT
 
 for t in $THREADS; do
   echo "== $t thread(s): facegate bench, then onnxruntime YuNet" >&2
-  "$BIN" bench --json --threads "$t" --runs "$RUNS" --image "$IMG" > "$tmp/facegate_$t.json"
+  "$BIN" bench --json --thread-counts "$t" --runs "$RUNS" --image "$IMG" > "$tmp/facegate_$t.json"
   "$PY" scripts/bench_yunet_ort.py --json --threads "$t" --runs "$RUNS" --image "$IMG" \
     --models "$FACEGATE_SHARED/models" > "$tmp/ort_$t.json"
 done

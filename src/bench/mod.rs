@@ -30,9 +30,10 @@ pub struct BenchArgs {
     /// Untimed runs before each measurement.
     #[arg(long, default_value_t = 5)]
     pub warmup: usize,
-    /// Thread counts, each measured in its own child process.
+    /// Thread counts, each measured in its own child process (RAYON_NUM_THREADS). Not `--threads`: that is
+    /// the global option sizing this process's own pool.
     #[arg(long, value_delimiter = ',', default_value = "1,2")]
-    pub threads: Vec<usize>,
+    pub thread_counts: Vec<usize>,
     /// Frame sizes (WIDTHxHEIGHT) built from the photo.
     #[arg(long, value_delimiter = ',', default_value = "640x480,1280x720")]
     pub sizes: Vec<String>,
@@ -161,7 +162,7 @@ pub fn run(args: &BenchArgs, models: Option<&Path>) -> Result<(), BenchError> {
         return Ok(());
     }
     let mut children = Vec::new();
-    for &threads in &args.threads {
+    for &threads in &args.thread_counts {
         if threads == 0 {
             return Err(BenchError::BadArgs(
                 "thread counts must be at least 1".into(),

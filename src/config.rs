@@ -22,7 +22,7 @@ impl Default for VisionConfig {
     fn default() -> Self {
         Self {
             threads: 0,
-            detect_threshold: 0.6,
+            detect_threshold: crate::vision::detect::DEFAULT_SCORE_THRESHOLD,
             match_threshold: crate::gallery::matcher::DEFAULT_THRESHOLD,
             antispoof_threshold: 0.5,
         }

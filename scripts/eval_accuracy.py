@@ -292,6 +292,8 @@ def main():
     ap.add_argument("--min-face", type=int, default=0,
                     help="ignore scene faces whose box is smaller than this many pixels (both systems)")
     ap.add_argument("--cache", default="/var/cache/facegate/eval", help="face_recognition result cache")
+    ap.add_argument("--common", action="store_true",
+                    help="keep only identity images where every system found a face (embedding-only comparison)")
     ap.add_argument("--json", action="store_true", help="print the whole report as JSON instead of tables")
     args = ap.parse_args()
 
@@ -311,6 +313,10 @@ def main():
             else:
                 raise SystemExit(f"unknown system {s}")
         for ds, (items, held) in sets.items():
+            if args.common:
+                # Only identity images in which every system found a face: compares the embeddings on the same
+                # faces, leaving detection out (detection is reported separately, on all images).
+                items = [it for it in items if all(results[s][it[1]] for s in systems)]
             report["datasets"][ds] = {}
             for s in systems:
                 det = detection(items, no_person, results[s])

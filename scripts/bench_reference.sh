@@ -4,7 +4,7 @@
 #  2. for each thread count, `facegate bench` and onnxruntime's YuNet (scripts/bench_yunet_ort.py) on the same
 #     frames, one right after the other, and prints YuNet detect time facegate / onnxruntime;
 #  3. peak memory (max RSS, /usr/bin/time -v) of `facegate identify` on a few photos against a small gallery.
-# Usage: scripts/bench_reference.sh [RUNS]   (env: THREADS="1 2", PY=python with onnxruntime)
+# Usage: scripts/bench_reference.sh [RUNS]   (env: THREADS="1 2", PY=python with onnxruntime, FACEGATE_BIN)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
@@ -13,11 +13,12 @@ THREADS="${THREADS:-1 2}"
 PY="${PY:-$FACEGATE_CACHE/pyref/bin/python}"
 FACES="$FACEGATE_SHARED/faces"
 IMG="$FACES/misc/face_recognition/examples_obama-720p.jpg"
-BIN="$CARGO_TARGET_DIR/release/facegate"
+BIN="${FACEGATE_BIN:-$CARGO_TARGET_DIR/release/facegate}"
 # The bench child and identify find the models through the default search path plus the shared folder.
 export FACEGATE_MODELS="${FACEGATE_MODELS:-$FACEGATE_SHARED/models}"
 
-cargo build --release --locked --quiet
+# FACEGATE_BIN=PATH measures that binary instead of building (the shared target dir may hold another tree's).
+[ -n "${FACEGATE_BIN:-}" ] || cargo build --release --locked --quiet
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 

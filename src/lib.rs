@@ -12,6 +12,7 @@
 //! - [`models`]: the model manifest (source, licence, sha256) and verified loading of model files.
 //! - [`gallery`]: enrolled people and their embeddings in SQLite, and open-set matching.
 //! - [`decide`]: the decision a gate takes about a face, the seam every output (MQTT, ESPHome, audit) reads.
+//! - [`ha`]: Home Assistant over MQTT: discovery payloads declared as data, and the broker connection.
 //! - [`esphome`]: the native-API client of the ESP32 lock and lift boards, their drivers (commands with a
 //!   deadline, confirmed by state), and a simulated board for tests and the demo.
 //! - [`config`]: options, defaults and validation.
@@ -25,6 +26,7 @@ pub mod config;
 pub mod decide;
 pub mod esphome;
 pub mod gallery;
+pub mod ha;
 pub mod imageio;
 pub mod models;
 pub mod vision;

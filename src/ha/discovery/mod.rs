@@ -1,0 +1,474 @@
+//! MQTT discovery payloads, declared as data: [`ENTITIES`] lists every entity a facegate device offers, and
+//! [`config_payload`] turns one [`EntitySpec`] into the JSON config Home Assistant reads. Pure functions (no
+//! I/O), so the exact payloads are unit-tested and a new entity is one table row.
+//!
+//! Choices that matter to HA users:
+//! - Unique ids are `facegate_<device>_<entity>`: stable across restarts and renames of the display name only
+//!   when the slug is kept, so HA keeps its customisations and history.
+//! - Entity `name`s are short ("Last person"); HA prefixes the device name, which gives voice-assistant
+//!   friendly names such as "Front door Last person".
+//! - Per-component discovery (`<prefix>/<component>/<node>/<object>/config`), which Home Assistant 2024.3
+//!   (the newest on Python 3.11) and current releases both read; device-based discovery (`cmps`) is newer.
+//! - Full key names for legibility, except the origin block `o` (as HA's own documentation writes it).
+
+use serde_json::{json, Map, Value};
+
+use super::HaError;
+use crate::config::MqttConfig;
+
+/// Home Assistant entity platforms facegate uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    Event,
+    Sensor,
+    BinarySensor,
+    Image,
+    Switch,
+    Number,
+    Text,
+    Button,
+}
+
+impl Component {
+    /// The platform name in discovery topics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Component::Event => "event",
+            Component::Sensor => "sensor",
+            Component::BinarySensor => "binary_sensor",
+            Component::Image => "image",
+            Component::Switch => "switch",
+            Component::Number => "number",
+            Component::Text => "text",
+            Component::Button => "button",
+        }
+    }
+}
+
+/// How HA files an entity: main controls/sensors, settings, or diagnostics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Category {
+    Primary,
+    Config,
+    Diagnostic,
+}
+
+/// The platform-specific part of an entity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Kind {
+    /// Fires with one of `types`; payload `{"event_type": ..., attributes...}` on the state topic.
+    Event { types: &'static [&'static str] },
+    /// A value read from the JSON state by `value_key`; the whole JSON object gives the attributes.
+    JsonSensor { value_key: &'static str },
+    /// A plain numeric sensor.
+    NumberSensor { unit: &'static str, precision: u8 },
+    /// A plain text sensor.
+    TextSensor,
+    /// `ON` / `OFF`.
+    BinarySensor { device_class: &'static str },
+    /// A JPEG published as raw bytes.
+    Jpeg,
+    /// `ON` / `OFF`, commanded from HA.
+    Switch,
+    /// A number commanded from HA within `[min, max]`.
+    Number { min: f64, max: f64, step: f64 },
+    /// Free text commanded from HA, at most `max` characters.
+    Text { max: u32 },
+    /// A press (payload `PRESS`).
+    Button,
+}
+
+/// One entity of a facegate device.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EntitySpec {
+    /// Object id and topic segment: `<base>/<device>/<key>/...`; part of the unique id, never change it.
+    pub key: &'static str,
+    /// Display name, without the device name.
+    pub name: &'static str,
+    pub component: Component,
+    pub kind: Kind,
+    pub category: Category,
+    /// Material Design icon, when HA's default for the platform says nothing.
+    pub icon: Option<&'static str>,
+}
+
+/// The access event types, in the order [`crate::decide::Verdict`] lists them (notify-only counts as granted
+/// without action: HA automations see who arrived).
+pub const ACCESS_EVENT_TYPES: &[&str] = &["granted", "denied", "unknown", "spoof"];
+
+const fn spec(
+    key: &'static str,
+    name: &'static str,
+    component: Component,
+    kind: Kind,
+    category: Category,
+    icon: Option<&'static str>,
+) -> EntitySpec {
+    EntitySpec {
+        key,
+        name,
+        component,
+        kind,
+        category,
+        icon,
+    }
+}
+
+use Category::{Config, Diagnostic, Primary};
+use Component as C;
+
+/// Every entity of one facegate device (camera + gate), in the order HA lists them.
+pub const ENTITIES: &[EntitySpec] = &[
+    spec(
+        "access",
+        "Access",
+        C::Event,
+        Kind::Event {
+            types: ACCESS_EVENT_TYPES,
+        },
+        Primary,
+        Some("mdi:door"),
+    ),
+    spec(
+        "last_person",
+        "Last person",
+        C::Sensor,
+        Kind::JsonSensor {
+            value_key: "person",
+        },
+        Primary,
+        Some("mdi:account"),
+    ),
+    spec(
+        "face_present",
+        "Face present",
+        C::BinarySensor,
+        Kind::BinarySensor {
+            device_class: "occupancy",
+        },
+        Primary,
+        None,
+    ),
+    spec(
+        "last_face",
+        "Last face",
+        C::Image,
+        Kind::Jpeg,
+        Primary,
+        None,
+    ),
+    spec(
+        "recognition",
+        "Recognition",
+        C::Switch,
+        Kind::Switch,
+        Config,
+        Some("mdi:face-recognition"),
+    ),
+    spec(
+        "require_blink",
+        "Require blink",
+        C::Switch,
+        Kind::Switch,
+        Config,
+        Some("mdi:eye"),
+    ),
+    spec(
+        "match_threshold",
+        "Match threshold",
+        C::Number,
+        Kind::Number {
+            min: 0.0,
+            max: 1.0,
+            step: 0.01,
+        },
+        Config,
+        Some("mdi:tune"),
+    ),
+    spec(
+        "antispoof_threshold",
+        "Anti-spoof threshold",
+        C::Number,
+        Kind::Number {
+            min: 0.0,
+            max: 1.0,
+            step: 0.01,
+        },
+        Config,
+        Some("mdi:shield-account"),
+    ),
+    spec(
+        "enroll_name",
+        "Enroll name",
+        C::Text,
+        Kind::Text { max: 64 },
+        Config,
+        Some("mdi:account-plus"),
+    ),
+    spec(
+        "enroll",
+        "Enroll",
+        C::Button,
+        Kind::Button,
+        Config,
+        Some("mdi:account-plus"),
+    ),
+    spec(
+        "forget_unknown",
+        "Forget last unknown",
+        C::Button,
+        Kind::Button,
+        Config,
+        Some("mdi:account-remove"),
+    ),
+    spec(
+        "fps",
+        "Frame rate",
+        C::Sensor,
+        Kind::NumberSensor {
+            unit: "fps",
+            precision: 1,
+        },
+        Diagnostic,
+        Some("mdi:speedometer"),
+    ),
+    spec(
+        "latency",
+        "Frame latency",
+        C::Sensor,
+        Kind::NumberSensor {
+            unit: "ms",
+            precision: 0,
+        },
+        Diagnostic,
+        Some("mdi:timer-outline"),
+    ),
+    spec(
+        "camera",
+        "Camera",
+        C::Sensor,
+        Kind::TextSensor,
+        Diagnostic,
+        Some("mdi:cctv"),
+    ),
+];
+
+/// One facegate device as HA sees it: a camera and the gate it watches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Topic segment and id part, from [`slug`]: `front_door`.
+    pub slug: String,
+    /// Display name: `Front door`.
+    pub name: String,
+}
+
+impl Device {
+    /// A device named as in the options; fails when the name has nothing to build topics from.
+    pub fn new(name: &str) -> Result<Self, HaError> {
+        let slug = slug(name);
+        if slug.is_empty() {
+            return Err(HaError::BadDeviceName(name.to_string()));
+        }
+        Ok(Self {
+            slug,
+            name: name.trim().to_string(),
+        })
+    }
+}
+
+/// Lower-case ASCII letters and digits, runs of anything else become one `_` (none at the ends), so a name is
+/// a safe MQTT topic segment and entity-id part: "Front door #2" -> `front_door_2`.
+pub fn slug(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    out
+}
+
+/// Where a device's topics live, from the MQTT options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Topics {
+    pub discovery_prefix: String,
+    pub base_topic: String,
+}
+
+impl Topics {
+    pub fn new(mqtt: &MqttConfig) -> Self {
+        Self {
+            discovery_prefix: mqtt.discovery_prefix.trim_end_matches('/').to_string(),
+            base_topic: mqtt.base_topic.trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// `online` / `offline`, retained; the last will.
+    pub fn availability(&self, device: &Device) -> String {
+        format!("{}/{}/availability", self.base_topic, device.slug)
+    }
+
+    /// Where facegate publishes an entity's state (or event, or image bytes).
+    pub fn state(&self, device: &Device, spec: &EntitySpec) -> String {
+        format!("{}/{}/{}/state", self.base_topic, device.slug, spec.key)
+    }
+
+    /// Where HA sends commands for an entity.
+    pub fn command(&self, device: &Device, spec: &EntitySpec) -> String {
+        format!("{}/{}/{}/set", self.base_topic, device.slug, spec.key)
+    }
+
+    /// The retained discovery config topic; an empty retained payload there removes the entity from HA.
+    pub fn config(&self, device: &Device, spec: &EntitySpec) -> String {
+        format!(
+            "{}/{}/facegate_{}/{}/config",
+            self.discovery_prefix,
+            spec.component.as_str(),
+            device.slug,
+            spec.key
+        )
+    }
+
+    /// HA's birth/will topic: `online` there means "republish discovery and states".
+    pub fn ha_status(&self) -> String {
+        format!("{}/status", self.discovery_prefix)
+    }
+}
+
+/// The `device` block shared by all entities of a device: HA groups them on one device page.
+pub fn device_block(device: &Device) -> Value {
+    json!({
+        "identifiers": [format!("facegate_{}", device.slug)],
+        "name": device.name,
+        "manufacturer": "facegate",
+        "model": "Face access gate",
+        "sw_version": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The origin block: tells HA (and its logs) which software sent the discovery message.
+pub fn origin_block() -> Value {
+    json!({
+        "name": "facegate",
+        "sw": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The discovery config of one entity of `device`.
+pub fn config_payload(topics: &Topics, device: &Device, spec: &EntitySpec) -> Value {
+    let mut c = Map::new();
+    let mut put = |k: &str, v: Value| {
+        c.insert(k.to_string(), v);
+    };
+    put("name", json!(spec.name));
+    put(
+        "unique_id",
+        json!(format!("facegate_{}_{}", device.slug, spec.key)),
+    );
+    put("availability_topic", json!(topics.availability(device)));
+    put("device", device_block(device));
+    put("o", origin_block());
+    match spec.category {
+        Category::Primary => {}
+        Category::Config => put("entity_category", json!("config")),
+        Category::Diagnostic => put("entity_category", json!("diagnostic")),
+    }
+    if let Some(icon) = spec.icon {
+        put("icon", json!(icon));
+    }
+    let state = json!(topics.state(device, spec));
+    let command = json!(topics.command(device, spec));
+    match spec.kind {
+        Kind::Event { types } => {
+            put("state_topic", state);
+            put("event_types", json!(types));
+        }
+        Kind::JsonSensor { value_key } => {
+            put("state_topic", state.clone());
+            put(
+                "value_template",
+                json!(format!("{{{{ value_json.{value_key} }}}}")),
+            );
+            put("json_attributes_topic", state);
+        }
+        Kind::NumberSensor { unit, precision } => {
+            put("state_topic", state);
+            put("unit_of_measurement", json!(unit));
+            put("state_class", json!("measurement"));
+            put("suggested_display_precision", json!(precision));
+        }
+        Kind::TextSensor => put("state_topic", state),
+        Kind::BinarySensor { device_class } => {
+            put("state_topic", state);
+            put("device_class", json!(device_class));
+        }
+        Kind::Jpeg => {
+            put("image_topic", state);
+            put("content_type", json!("image/jpeg"));
+        }
+        Kind::Switch => {
+            put("state_topic", state);
+            put("command_topic", command);
+        }
+        Kind::Number { min, max, step } => {
+            put("state_topic", state);
+            put("command_topic", command);
+            put("min", json!(min));
+            put("max", json!(max));
+            put("step", json!(step));
+            put("mode", json!("box"));
+        }
+        Kind::Text { max } => {
+            put("state_topic", state);
+            put("command_topic", command);
+            put("min", json!(0));
+            put("max", json!(max));
+        }
+        Kind::Button => put("command_topic", command),
+    }
+    Value::Object(c)
+}
+
+/// One retained message to publish.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConfigMessage {
+    pub topic: String,
+    pub payload: Vec<u8>,
+}
+
+/// The discovery configs of every entity in [`ENTITIES`] for `device`, ready to publish retained.
+pub fn discovery_messages(topics: &Topics, device: &Device) -> Vec<ConfigMessage> {
+    ENTITIES
+        .iter()
+        .map(|spec| ConfigMessage {
+            topic: topics.config(device, spec),
+            payload: config_payload(topics, device, spec)
+                .to_string()
+                .into_bytes(),
+        })
+        .collect()
+}
+
+/// Empty retained payloads that remove every entity of `device` from HA (a device taken out of the options).
+pub fn removal_messages(topics: &Topics, device: &Device) -> Vec<ConfigMessage> {
+    ENTITIES
+        .iter()
+        .map(|spec| ConfigMessage {
+            topic: topics.config(device, spec),
+            payload: Vec::new(),
+        })
+        .collect()
+}
+
+/// The table entry with `key`, if any.
+pub fn entity(key: &str) -> Option<&'static EntitySpec> {
+    ENTITIES.iter().find(|e| e.key == key)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,239 @@
+//! Exact discovery payloads, one test per entity kind: what HA 2024.3 and current HA read.
+
+use serde_json::{json, Value};
+
+use super::*;
+
+fn topics() -> Topics {
+    Topics::new(&MqttConfig::default())
+}
+
+fn front() -> Device {
+    Device::new("Front door").unwrap()
+}
+
+fn payload(key: &str) -> Value {
+    config_payload(&topics(), &front(), entity(key).unwrap())
+}
+
+/// The keys every entity carries, merged with the platform-specific ones.
+fn common(key: &str, name: &str, extra: Value) -> Value {
+    let mut v = json!({
+        "name": name,
+        "unique_id": format!("facegate_front_door_{key}"),
+        "availability_topic": "facegate/front_door/availability",
+        "device": {
+            "identifiers": ["facegate_front_door"],
+            "name": "Front door",
+            "manufacturer": "facegate",
+            "model": "Face access gate",
+            "sw_version": env!("CARGO_PKG_VERSION"),
+        },
+        "o": {"name": "facegate", "sw": env!("CARGO_PKG_VERSION")},
+    });
+    for (k, x) in extra.as_object().unwrap() {
+        v[k] = x.clone();
+    }
+    v
+}
+
+#[test]
+fn event_access() {
+    let want = common(
+        "access",
+        "Access",
+        json!({
+            "icon": "mdi:door",
+            "state_topic": "facegate/front_door/access/state",
+            "event_types": ["granted", "denied", "unknown", "spoof"],
+        }),
+    );
+    assert_eq!(payload("access"), want);
+    assert_eq!(
+        topics().config(&front(), entity("access").unwrap()),
+        "homeassistant/event/facegate_front_door/access/config"
+    );
+}
+
+#[test]
+fn sensor_last_person_json() {
+    let want = common(
+        "last_person",
+        "Last person",
+        json!({
+            "icon": "mdi:account",
+            "state_topic": "facegate/front_door/last_person/state",
+            "value_template": "{{ value_json.person }}",
+            "json_attributes_topic": "facegate/front_door/last_person/state",
+        }),
+    );
+    assert_eq!(payload("last_person"), want);
+}
+
+#[test]
+fn sensor_diagnostic_number_and_text() {
+    let want = common(
+        "fps",
+        "Frame rate",
+        json!({
+            "entity_category": "diagnostic",
+            "icon": "mdi:speedometer",
+            "state_topic": "facegate/front_door/fps/state",
+            "unit_of_measurement": "fps",
+            "state_class": "measurement",
+            "suggested_display_precision": 1,
+        }),
+    );
+    assert_eq!(payload("fps"), want);
+    let want = common(
+        "camera",
+        "Camera",
+        json!({
+            "entity_category": "diagnostic",
+            "icon": "mdi:cctv",
+            "state_topic": "facegate/front_door/camera/state",
+        }),
+    );
+    assert_eq!(payload("camera"), want);
+}
+
+#[test]
+fn binary_sensor_face_present() {
+    let want = common(
+        "face_present",
+        "Face present",
+        json!({
+            "state_topic": "facegate/front_door/face_present/state",
+            "device_class": "occupancy",
+        }),
+    );
+    assert_eq!(payload("face_present"), want);
+    assert_eq!(
+        topics().config(&front(), entity("face_present").unwrap()),
+        "homeassistant/binary_sensor/facegate_front_door/face_present/config"
+    );
+}
+
+#[test]
+fn image_last_face() {
+    let want = common(
+        "last_face",
+        "Last face",
+        json!({
+            "image_topic": "facegate/front_door/last_face/state",
+            "content_type": "image/jpeg",
+        }),
+    );
+    assert_eq!(payload("last_face"), want);
+}
+
+#[test]
+fn switch_settings() {
+    let want = common(
+        "recognition",
+        "Recognition",
+        json!({
+            "entity_category": "config",
+            "icon": "mdi:face-recognition",
+            "state_topic": "facegate/front_door/recognition/state",
+            "command_topic": "facegate/front_door/recognition/set",
+        }),
+    );
+    assert_eq!(payload("recognition"), want);
+    assert_eq!(
+        payload("require_blink")["command_topic"],
+        "facegate/front_door/require_blink/set"
+    );
+}
+
+#[test]
+fn number_thresholds() {
+    let want = common(
+        "match_threshold",
+        "Match threshold",
+        json!({
+            "entity_category": "config",
+            "icon": "mdi:tune",
+            "state_topic": "facegate/front_door/match_threshold/state",
+            "command_topic": "facegate/front_door/match_threshold/set",
+            "min": 0.0, "max": 1.0, "step": 0.01, "mode": "box",
+        }),
+    );
+    assert_eq!(payload("match_threshold"), want);
+    assert_eq!(
+        payload("antispoof_threshold")["name"],
+        "Anti-spoof threshold"
+    );
+}
+
+#[test]
+fn text_and_button_enrollment() {
+    let want = common(
+        "enroll_name",
+        "Enroll name",
+        json!({
+            "entity_category": "config",
+            "icon": "mdi:account-plus",
+            "state_topic": "facegate/front_door/enroll_name/state",
+            "command_topic": "facegate/front_door/enroll_name/set",
+            "min": 0, "max": 64,
+        }),
+    );
+    assert_eq!(payload("enroll_name"), want);
+    let want = common(
+        "enroll",
+        "Enroll",
+        json!({
+            "entity_category": "config",
+            "icon": "mdi:account-plus",
+            "command_topic": "facegate/front_door/enroll/set",
+        }),
+    );
+    assert_eq!(payload("enroll"), want);
+    assert_eq!(
+        topics().config(&front(), entity("enroll").unwrap()),
+        "homeassistant/button/facegate_front_door/enroll/config"
+    );
+}
+
+#[test]
+fn table_keys_and_ids_are_unique_and_messages_cover_it() {
+    let mut keys: Vec<_> = ENTITIES.iter().map(|e| e.key).collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), ENTITIES.len());
+    let msgs = discovery_messages(&topics(), &front());
+    assert_eq!(msgs.len(), ENTITIES.len());
+    for (m, spec) in msgs.iter().zip(ENTITIES) {
+        let v: Value = serde_json::from_slice(&m.payload).unwrap();
+        assert_eq!(v, config_payload(&topics(), &front(), spec));
+    }
+    let gone = removal_messages(&topics(), &front());
+    assert!(gone
+        .iter()
+        .zip(&msgs)
+        .all(|(g, m)| g.topic == m.topic && g.payload.is_empty()));
+}
+
+#[test]
+fn custom_prefixes_and_slugs() {
+    let mqtt = MqttConfig {
+        discovery_prefix: "ha/".into(),
+        base_topic: "gates".into(),
+        ..MqttConfig::default()
+    };
+    let t = Topics::new(&mqtt);
+    let lift = Device::new("  Lift — Floor #2 ").unwrap();
+    assert_eq!(lift.slug, "lift_floor_2");
+    assert_eq!(lift.name, "Lift — Floor #2");
+    assert_eq!(t.availability(&lift), "gates/lift_floor_2/availability");
+    assert_eq!(
+        t.config(&lift, entity("last_face").unwrap()),
+        "ha/image/facegate_lift_floor_2/last_face/config"
+    );
+    assert_eq!(t.ha_status(), "ha/status");
+    assert!(matches!(
+        Device::new(" #!? "),
+        Err(HaError::BadDeviceName(_))
+    ));
+}

@@ -1,0 +1,40 @@
+//! Home Assistant over MQTT: the discovery payloads that make facegate's facts and controls appear in HA
+//! with no YAML ([`discovery`]), and the MQTT connection that publishes them ([`publisher`]).
+//!
+//! Topic tree (plain JSON, readable in MQTT Explorer), per device (one per camera/gate):
+//! `<base_topic>/<device>/availability` (`online`/`offline`, retained, the last will),
+//! `<base_topic>/<device>/<entity>/state` (retained states; the access event is not retained) and
+//! `<base_topic>/<device>/<entity>/set` (commands from HA). Discovery configs live under
+//! `<discovery_prefix>/<component>/facegate_<device>/<entity>/config`, retained.
+
+pub mod discovery;
+pub mod publisher;
+
+use thiserror::Error;
+
+/// Everything that can go wrong between facegate and the broker.
+#[derive(Debug, Error)]
+pub enum HaError {
+    /// A device (camera/gate) name that gives no usable topic segment.
+    #[error("device name {0:?} has no letters or digits to build MQTT topics from")]
+    BadDeviceName(String),
+    /// The MQTT options cannot be used as given.
+    #[error("MQTT option {option}: {reason}")]
+    BadOption {
+        option: &'static str,
+        reason: String,
+    },
+    /// The client could not queue a request (the event loop is gone).
+    #[error("MQTT client: {0}")]
+    Client(#[from] rumqttc::ClientError),
+    /// The connection to the broker failed or was refused.
+    #[error("MQTT connection to {broker}: {source}")]
+    Connection {
+        broker: String,
+        #[source]
+        source: rumqttc::ConnectionError,
+    },
+    /// The broker did not answer in time.
+    #[error("MQTT broker {broker} did not confirm within {seconds} s")]
+    Timeout { broker: String, seconds: u64 },
+}

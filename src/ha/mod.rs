@@ -26,15 +26,21 @@ pub enum HaError {
     },
     /// The client could not queue a request (the event loop is gone).
     #[error("MQTT client: {0}")]
-    Client(#[from] rumqttc::ClientError),
+    Client(Box<rumqttc::ClientError>),
     /// The connection to the broker failed or was refused.
     #[error("MQTT connection to {broker}: {source}")]
     Connection {
         broker: String,
         #[source]
-        source: rumqttc::ConnectionError,
+        source: Box<rumqttc::ConnectionError>,
     },
     /// The broker did not answer in time.
     #[error("MQTT broker {broker} did not confirm within {seconds} s")]
     Timeout { broker: String, seconds: u64 },
+}
+
+impl From<rumqttc::ClientError> for HaError {
+    fn from(e: rumqttc::ClientError) -> Self {
+        HaError::Client(Box::new(e))
+    }
 }

@@ -136,7 +136,7 @@ async fn wait_connack(events: &mut EventLoop, broker: &str) -> Result<(), HaErro
             Err(source) => {
                 return Err(HaError::Connection {
                     broker: broker.to_string(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         }

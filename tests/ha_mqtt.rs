@@ -126,7 +126,14 @@ async fn discovery_and_availability_reach_the_broker_retained() {
         }
         want.insert(topics.availability(d), (b"online".to_vec(), true));
     }
-    let got = retained(broker.port, &["homeassistant/#", "facegate/#"], want.len()).await;
+    // `announce` only queues: the first look waits until the broker has everything (messages that arrive
+    // live carry retain=false); a second subscription then sees what a late-starting HA would, all retained.
+    let filters = ["homeassistant/#", "facegate/#"];
+    assert_eq!(
+        retained(broker.port, &filters, want.len()).await.len(),
+        want.len()
+    );
+    let got = retained(broker.port, &filters, want.len()).await;
     assert_eq!(
         got.len(),
         want.len(),
@@ -140,6 +147,7 @@ async fn discovery_and_availability_reach_the_broker_retained() {
     }
 
     publisher.shutdown().await.unwrap();
+    // shutdown waits for the event loop to send everything and disconnect, so the offline states are in.
     let got = retained(broker.port, &["facegate/+/availability"], 2).await;
     assert_eq!(got[&topics.availability(&front)].0, b"offline");
     assert_eq!(got[&topics.availability(&lift)].0, b"offline");

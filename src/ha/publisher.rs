@@ -6,6 +6,8 @@
 //! Not yet here (issue 3): TLS with a CA file, republishing on HA's `online` birth message, states, events and
 //! commands.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rumqttc::{
@@ -28,6 +30,7 @@ pub struct Publisher {
     topics: Topics,
     devices: Vec<Device>,
     event_loop: JoinHandle<()>,
+    stopping: Arc<AtomicBool>,
 }
 
 impl Publisher {
@@ -78,12 +81,14 @@ impl Publisher {
                 })
             }
         }
-        let event_loop = tokio::spawn(drive(events, broker));
+        let stopping = Arc::new(AtomicBool::new(false));
+        let event_loop = tokio::spawn(drive(events, broker, stopping.clone()));
         Ok(Self {
             client,
             topics,
             devices,
             event_loop,
+            stopping,
         })
     }
 
@@ -119,8 +124,9 @@ impl Publisher {
                 )
                 .await?;
         }
+        self.stopping.store(true, Ordering::SeqCst);
         self.client.disconnect().await?;
-        // The event loop flushes the queued publishes and the DISCONNECT, then ends with an error we expect.
+        // The event loop sends the queued publishes and the DISCONNECT; the broker then closes the connection.
         let _ = tokio::time::timeout(CONNECT_TIMEOUT, self.event_loop).await;
         Ok(())
     }
@@ -143,16 +149,16 @@ async fn wait_connack(events: &mut EventLoop, broker: &str) -> Result<(), HaErro
     }
 }
 
-/// Runs the event loop until the client disconnects; rumqttc reconnects on the next poll after an error.
-async fn drive(mut events: EventLoop, broker: String) {
+/// Runs the event loop until the connection ends after [`Publisher::shutdown`]; before that, rumqttc
+/// reconnects on the next poll after an error.
+async fn drive(mut events: EventLoop, broker: String, stopping: Arc<AtomicBool>) {
     loop {
-        match events.poll().await {
-            Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(broker = %broker, error = %e, "MQTT connection lost; reconnecting");
-                tokio::time::sleep(RECONNECT_PAUSE).await;
+        if let Err(e) = events.poll().await {
+            if stopping.load(Ordering::SeqCst) {
+                return;
             }
+            tracing::warn!(broker = %broker, error = %e, "MQTT connection lost; reconnecting");
+            tokio::time::sleep(RECONNECT_PAUSE).await;
         }
     }
 }

@@ -42,9 +42,10 @@ echo "== identify ${#probes[@]} photos (${impostors[*]} are not enrolled: they m
 
 # Tally: the expected person is the photo's folder; for the impostors the right answer is unknown.
 awk -v impostors=" ${impostors[*]} " '
-  /: face 1 / {
+  /: face 1 |: no face$|: error: / {
     path = $1; sub(/:$/, "", path); n = split(path, parts, "/"); who = parts[n - 1]
-    got = $0; sub(/^.*\]: /, "", got); sub(/ .*/, "", got)
+    got = "unknown"
+    if ($0 ~ /: face 1 /) { got = $0; sub(/^.*\]: /, "", got); sub(/ .*/, "", got) }
     if (index(impostors, " " who " ")) { imp++; if (got == "unknown") imp_ok++; else imp_bad++ }
     else { gen++; if (got == who) gen_ok++; else if (got == "unknown") gen_unk++; else gen_bad++ }
   }

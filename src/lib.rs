@@ -11,6 +11,8 @@
 //!   [`vision::weights`] the model-file readers. [`vision::FaceAnalyzer`] runs them all on one image.
 //! - [`models`]: the model manifest (source, licence, sha256) and verified loading of model files.
 //! - [`gallery`]: enrolled people and their embeddings in SQLite, and open-set matching.
+//! - [`pipeline`]: one camera's live pipeline (tracking, liveness, matching, policy): frames in, events out.
+//! - [`settings`]: live settings Home Assistant can change while facegate runs.
 //! - [`decide`]: the decision a gate takes about a face, the seam every output (MQTT, ESPHome, audit) reads.
 //! - [`ha`]: Home Assistant over MQTT: discovery payloads declared as data, and the broker connection.
 //! - [`esphome`]: the native-API client of the ESP32 lock and lift boards, their drivers (commands with a
@@ -29,4 +31,6 @@ pub mod gallery;
 pub mod ha;
 pub mod imageio;
 pub mod models;
+pub mod pipeline;
+pub mod settings;
 pub mod vision;

@@ -4,7 +4,7 @@
 //! a source drops frames that arrived in between (and counts them) rather than queueing them, so inference
 //! never works through a backlog.
 
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use image::RgbImage;
 
@@ -15,6 +15,10 @@ pub struct Frame {
     pub seq: u64,
     /// When the frame was captured (monotonic, for latency measurements).
     pub captured: Instant,
+    /// Media time since the source started: capture time for live sources, `seq / fps` for a replay (so a
+    /// replay run faster than real time still sees blinks, windows and cooldowns at their real durations).
+    /// The pipeline measures every duration on this clock.
+    pub pts: Duration,
     /// Wall-clock capture time (for audit and events).
     pub wall: SystemTime,
     pub image: RgbImage,

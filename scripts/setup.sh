@@ -19,5 +19,7 @@ if [ ! -d "$FACEGATE_SHARED/models" ] || [ ! -d "$FACEGATE_SHARED/faces" ]; then
 fi
 # ESPHome (firmware validation, real host-platform firmware, Home Assistant's aioesphomeapi) for the ESPHome tests.
 scripts/setup-esphome.sh
+# ffmpeg, which turns the evaluation videos into MJPEG files and frame folders for the capture tests.
+scripts/setup-media.sh
 # mosquitto and Home Assistant 2024.3.3 (venv) for the MQTT discovery tests.
 scripts/setup-ha.sh

@@ -8,6 +8,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use image::RgbImage;
 
+pub mod mjpeg;
+pub mod replay;
+
+pub use replay::{Pace, ReplayOptions, ReplaySource};
+
+use crate::config::SourceConfig;
+
 /// One decoded camera frame.
 #[derive(Clone, Debug)]
 pub struct Frame {
@@ -46,5 +53,28 @@ pub trait FrameSource: Send {
     /// Frames that arrived but were skipped because a newer one replaced them.
     fn dropped(&self) -> u64 {
         0
+    }
+}
+
+/// Opens the source a camera's configuration names. A replay configured for the service plays in real time,
+/// like the camera it stands in for.
+pub fn open(config: &SourceConfig) -> Result<Box<dyn FrameSource>, CaptureError> {
+    match config {
+        SourceConfig::Replay { path, fps, looped } => {
+            let opts = ReplayOptions {
+                fps: *fps as f32,
+                pace: Pace::Realtime,
+                looped: *looped,
+            };
+            Ok(Box::new(ReplaySource::open(path, opts)?))
+        }
+        SourceConfig::V4l2 { device, .. } => Err(CaptureError::Other {
+            source_name: device.display().to_string(),
+            reason: "V4L2 capture is not built into this version yet".to_string(),
+        }),
+        SourceConfig::Http { url } => Err(CaptureError::Other {
+            source_name: url.clone(),
+            reason: "HTTP capture is not built into this version yet".to_string(),
+        }),
     }
 }

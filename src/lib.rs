@@ -12,8 +12,11 @@
 //! - [`models`]: the model manifest (source, licence, sha256) and verified loading of model files.
 //! - [`gallery`]: enrolled people and their embeddings in SQLite, and open-set matching.
 //! - [`pipeline`]: one camera's live pipeline (tracking, liveness, matching, policy): frames in, events out.
+//!   [`track`] follows faces across frames and gathers their evidence; [`liveness`] tells a live face from a
+//!   photo or a screen (blinks against the face's own baseline, passive anti-spoof, motion).
 //! - [`settings`]: live settings Home Assistant can change while facegate runs.
 //! - [`decide`]: the decision a gate takes about a face, the seam every output (MQTT, ESPHome, audit) reads.
+//! - [`audit`]: the audit log of decisions in SQLite (`facegate events`).
 //! - [`ha`]: Home Assistant over MQTT: discovery payloads declared as data, and the broker connection.
 //! - [`esphome`]: the native-API client of the ESP32 lock and lift boards, their drivers (commands with a
 //!   deadline, confirmed by state), and a simulated board for tests and the demo.
@@ -21,6 +24,7 @@
 //! - [`bench`]: latency and memory measurements behind `facegate bench`.
 //! - [`cli`]: the command-line front end (`main.rs` only parses arguments and calls in here).
 
+pub mod audit;
 pub mod bench;
 pub mod capture;
 pub mod cli;
@@ -30,7 +34,9 @@ pub mod esphome;
 pub mod gallery;
 pub mod ha;
 pub mod imageio;
+pub mod liveness;
 pub mod models;
 pub mod pipeline;
 pub mod settings;
+pub mod track;
 pub mod vision;

@@ -179,10 +179,15 @@ impl Matcher {
 
     /// Open-set identification of one embedding.
     pub fn identify(&self, probe: &Embedding) -> MatchResult {
+        self.identify_with(probe, &self.params)
+    }
+
+    /// [`Matcher::identify`] with other parameters (the live match threshold Home Assistant sets).
+    pub fn identify_with(&self, probe: &Embedding, params: &MatchParams) -> MatchResult {
         let mut best: Option<(&PersonModel, f32)> = None;
         let mut second: Option<f32> = None;
         for p in &self.people {
-            let d = p.distance(probe, self.params.rule);
+            let d = p.distance(probe, params.rule);
             match best {
                 Some((_, b)) if d >= b => second = Some(second.map_or(d, |s| s.min(d))),
                 _ => {
@@ -200,9 +205,9 @@ impl Matcher {
                 outcome: MatchOutcome::EmptyGallery,
             };
         };
-        let outcome = if d > self.params.threshold {
+        let outcome = if d > params.threshold {
             MatchOutcome::TooFar
-        } else if second.is_some_and(|s| s - d < self.params.margin) {
+        } else if second.is_some_and(|s| s - d < params.margin) {
             MatchOutcome::Ambiguous
         } else {
             MatchOutcome::Match

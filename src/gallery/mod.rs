@@ -4,13 +4,16 @@
 //! - [`matcher`]: the in-memory view used per frame: every embedding of a person plus a robust centroid, and
 //!   open-set matching that answers "unknown" rather than guess.
 //! - [`quality`]: how good an enrollment image is (face size, sharpness, pose), so poor ones are refused.
+//! - [`shared`]: the handle the service shares between cameras, Home Assistant and the HTTP upload.
 
 pub mod matcher;
 pub mod quality;
+pub mod shared;
 pub mod store;
 
 pub use matcher::{MatchOutcome, MatchParams, MatchResult, Matcher, PersonModel};
 pub use quality::{Quality, QualityLimits};
+pub use shared::SharedGallery;
 pub use store::{EnrollSample, Gallery, PersonInfo, DEFAULT_ACCESS_LEVEL};
 
 /// Why a gallery operation failed.

@@ -5,8 +5,17 @@
 //! present" state) and the [`PipelineEvent`]s that happened (for `facegate replay --json`, Home Assistant, the
 //! audit log and the ESPHome drivers). This file is the seam: outputs depend on these types, not on how the
 //! pipeline computes them.
+//!
+//! The computation: [`Pipeline`] in `engine.rs` (tracking, liveness, matching, policy per frame) and the
+//! camera enrollment in `enroll.rs`.
+
+mod engine;
+mod enroll;
 
 use serde::Serialize;
+
+pub use crate::gallery::SharedGallery;
+pub use engine::{Pipeline, PipelineError, UNKNOWN_AFTER};
 
 use crate::decide::Decision;
 

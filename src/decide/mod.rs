@@ -1,12 +1,21 @@
 //! Access decisions: what a gate does about a face. The [`Decision`] is the seam every output subscribes to:
 //! Home Assistant (MQTT events and states), the ESPHome lock and lift drivers, and the SQLite audit log.
+//!
+//! [`policy`] turns a recognised live person into a [`Verdict`] (access levels, schedules, gate actions);
+//! [`cooldown`] keeps it to one decision per person and gate per cooldown.
+
+pub mod cooldown;
+pub mod policy;
+
+pub use cooldown::Cooldowns;
+pub use policy::{LocalTime, Policy};
 
 use std::time::SystemTime;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What the gate should physically do for a granted person.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// Unlock the lock entity `lock` on the gate's ESPHome board.

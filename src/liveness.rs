@@ -36,10 +36,10 @@ pub struct BlinkParams {
 impl Default for BlinkParams {
     fn default() -> Self {
         Self {
-            close_ratio: 0.8,
+            close_ratio: 0.75,
             open_ratio: 0.9,
             max_closure: Duration::from_millis(700),
-            baseline_window: Duration::from_secs(2),
+            baseline_window: Duration::from_secs(6),
             min_baseline_samples: 4,
         }
     }
@@ -156,8 +156,14 @@ pub struct Liveness {
 pub enum LiveVerdict {
     /// Not enough evidence yet.
     Pending,
-    Live { score: f32, reason: String },
-    NotLive { score: f32, reason: String },
+    Live {
+        score: f32,
+        reason: String,
+    },
+    NotLive {
+        score: f32,
+        reason: String,
+    },
 }
 
 impl Liveness {

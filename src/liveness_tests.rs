@@ -29,7 +29,10 @@ fn blinks(ears: &[f32]) -> Vec<u64> {
 #[test]
 fn blinks_are_closures_then_reopening_against_the_own_baseline() {
     // Two blinks (3 and 2 frames), one long closure (1.2 s: not a blink), a shallow dip (not a blink).
-    let ears = series(150, &[(20, 3, 0.5), (50, 2, 0.6), (80, 30, 0.4), (120, 3, 0.9)]);
+    let ears = series(
+        150,
+        &[(20, 3, 0.5), (50, 2, 0.6), (80, 30, 0.4), (120, 3, 0.9)],
+    );
     assert_eq!(blinks(&ears), vec![20, 50]);
     // The same relative closures on narrow eyes (baseline 0.15) are found the same way.
     let narrow: Vec<f32> = ears.iter().map(|e| e / 2.0).collect();
@@ -49,7 +52,13 @@ fn det(x: f32) -> Detection {
             h: 120.0,
         },
         score: 0.9,
-        keypoints: [[x + 30.0, 50.0], [x + 70.0, 50.0], [x + 50.0, 70.0], [x + 35.0, 90.0], [x + 65.0, 90.0]],
+        keypoints: [
+            [x + 30.0, 50.0],
+            [x + 70.0, 50.0],
+            [x + 50.0, 70.0],
+            [x + 35.0, 90.0],
+            [x + 65.0, 90.0],
+        ],
     }
 }
 
@@ -70,12 +79,23 @@ fn verdict_policy_passive_blink_and_still_images() {
     let mut l = Liveness::new(BlinkParams::default());
     l.push(0, ms(0), &moving(0), Some(0.3), 0.9);
     l.push(1, ms(40), &moving(1), Some(0.3), 0.8);
-    assert_eq!(l.verdict(&c, false, 0.5, ms(0), ms(40)), LiveVerdict::Pending);
+    assert_eq!(
+        l.verdict(&c, false, 0.5, ms(0), ms(40)),
+        LiveVerdict::Pending
+    );
     l.push(2, ms(80), &moving(2), Some(0.3), 0.7);
-    assert!(matches!(l.verdict(&c, false, 0.5, ms(0), ms(80)), LiveVerdict::Live { score, .. } if (score - 0.8).abs() < 1e-6));
-    assert!(matches!(l.verdict(&c, false, 0.85, ms(0), ms(80)), LiveVerdict::NotLive { .. }));
+    assert!(
+        matches!(l.verdict(&c, false, 0.5, ms(0), ms(80)), LiveVerdict::Live { score, .. } if (score - 0.8).abs() < 1e-6)
+    );
+    assert!(matches!(
+        l.verdict(&c, false, 0.85, ms(0), ms(80)),
+        LiveVerdict::NotLive { .. }
+    ));
     // Blink required: pending inside the window, not live after it, live once a blink is seen in it.
-    assert_eq!(l.verdict(&c, true, 0.5, ms(0), ms(80)), LiveVerdict::Pending);
+    assert_eq!(
+        l.verdict(&c, true, 0.5, ms(0), ms(80)),
+        LiveVerdict::Pending
+    );
     match l.verdict(&c, true, 0.5, ms(0), ms(2100)) {
         LiveVerdict::NotLive { reason, .. } => assert_eq!(reason, "no blink within 2 s"),
         other => panic!("{other:?}"),
@@ -83,17 +103,28 @@ fn verdict_policy_passive_blink_and_still_images() {
     let ears = series(40, &[(20, 3, 0.5)]);
     let mut l = Liveness::new(BlinkParams::default());
     for (i, e) in ears.iter().enumerate() {
-        l.push(i as u64, ms(40 * i as u64), &moving(i as u64), Some(*e), 0.9);
+        l.push(
+            i as u64,
+            ms(40 * i as u64),
+            &moving(i as u64),
+            Some(*e),
+            0.9,
+        );
     }
     assert_eq!(l.blink_count(), 1);
-    assert!(matches!(l.verdict(&c, true, 0.5, ms(0), ms(1600)), LiveVerdict::Live { .. }));
+    assert!(matches!(
+        l.verdict(&c, true, 0.5, ms(0), ms(1600)),
+        LiveVerdict::Live { .. }
+    ));
     // The same frames with a perfectly still face: a still image, whatever the scores say.
     let mut l = Liveness::new(BlinkParams::default());
     for (i, e) in ears.iter().enumerate() {
         l.push(i as u64, ms(40 * i as u64), &det(0.0), Some(*e), 0.99);
     }
     match l.verdict(&c, false, 0.5, ms(0), ms(1600)) {
-        LiveVerdict::NotLive { reason, .. } => assert!(reason.starts_with("still image"), "{reason}"),
+        LiveVerdict::NotLive { reason, .. } => {
+            assert!(reason.starts_with("still image"), "{reason}")
+        }
         other => panic!("{other:?}"),
     }
 }

@@ -10,7 +10,13 @@ fn det(x: f32, y: f32, size: f32) -> Detection {
             h: size,
         },
         score: 0.9,
-        keypoints: [kp(0.3, 0.4), kp(0.7, 0.4), kp(0.5, 0.6), kp(0.35, 0.8), kp(0.65, 0.8)],
+        keypoints: [
+            kp(0.3, 0.4),
+            kp(0.7, 0.4),
+            kp(0.5, 0.6),
+            kp(0.35, 0.8),
+            kp(0.65, 0.8),
+        ],
     }
 }
 
@@ -26,7 +32,11 @@ fn faces_keep_their_tracks_and_tracks_end_after_the_gap() {
     let ids: Vec<u64> = t.tracks().iter().map(|t| t.id).collect();
     assert_eq!(ids, vec![1, 2]);
     // Listed in the other order and moved a little: same tracks.
-    let u = t.update(1, ms(100), &[det(305.0, 12.0, 100.0), det(14.0, 10.0, 100.0)]);
+    let u = t.update(
+        1,
+        ms(100),
+        &[det(305.0, 12.0, 100.0), det(14.0, 10.0, 100.0)],
+    );
     assert!(u.started.is_empty() && u.ended.is_empty());
     assert_eq!(t.tracks()[u.assigned[0]].id, 2);
     assert_eq!(t.tracks()[u.assigned[1]].id, 1);

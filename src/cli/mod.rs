@@ -1,4 +1,4 @@
-//! The command line: `enroll`, `identify`, `embed`, `people`, `models`, `bench`.
+//! The command line: `enroll`, `identify`, `embed`, `people`, `models`, `bench`, `replay`, `events`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]. Commands over many images report each file's outcome and go on
 //! with the others; the exit code is non-zero when any file failed. This is the top of the program, so errors
@@ -8,6 +8,7 @@ mod enroll;
 mod identify;
 mod output;
 mod people;
+mod replay;
 mod setup;
 
 use std::path::PathBuf;
@@ -57,6 +58,11 @@ pub enum Command {
     Esphome(crate::esphome::cli::EsphomeArgs),
     /// Per-stage and whole-pipeline latency (median, p95) and peak memory, at 1 and 2 threads.
     Bench(crate::bench::BenchArgs),
+    /// Run the live pipeline (tracking, liveness, recognition, decisions) over a folder of frames or an MJPEG
+    /// file and print what happened.
+    Replay(replay::ReplayArgs),
+    /// The newest access decisions from the audit log.
+    Events(replay::EventsArgs),
 }
 
 /// Detection options shared by the commands that look at images.
@@ -178,6 +184,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People(PeopleCommand::Remove { db, name }) => people::remove(&db, &name),
         Command::Models(ModelsCommand::Check) => setup::models_check(g),
         Command::Esphome(a) => crate::esphome::cli::run(a).map(|()| ExitCode::SUCCESS),
+        Command::Replay(a) => replay::replay(g, &a),
+        Command::Events(a) => replay::events(&a),
         Command::Bench(a) => {
             crate::bench::run(&a, g.models.as_deref())?;
             Ok(ExitCode::SUCCESS)

@@ -90,7 +90,8 @@ impl Window {
             self.days[day] && (self.start..self.end).contains(&t.minute)
         } else {
             let yesterday = (day + 6) % 7;
-            (self.days[day] && t.minute >= self.start) || (self.days[yesterday] && t.minute < self.end)
+            (self.days[day] && t.minute >= self.start)
+                || (self.days[yesterday] && t.minute < self.end)
         }
     }
 }
@@ -292,7 +293,9 @@ impl Policy {
                 Some(f) if floors.contains(&f) => actions.push(Action::CallLift { floor: f }),
                 Some(f) => return denied(format!("the lift at {gate} does not serve floor {f}")),
                 None if actions.is_empty() => {
-                    return denied(format!("level '{level}' has no floor for the lift at {gate}"))
+                    return denied(format!(
+                        "level '{level}' has no floor for the lift at {gate}"
+                    ))
                 }
                 None => {}
             }

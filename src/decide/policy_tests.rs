@@ -8,7 +8,13 @@ fn at(weekday: u8, h: u16, m: u16) -> LocalTime {
     }
 }
 
-fn level(name: &str, actuate: bool, gates: &[&str], floor: Option<i32>, sched: &[&str]) -> AccessLevel {
+fn level(
+    name: &str,
+    actuate: bool,
+    gates: &[&str],
+    floor: Option<i32>,
+    sched: &[&str],
+) -> AccessLevel {
     AccessLevel {
         name: name.into(),
         actuate,
@@ -67,12 +73,23 @@ fn windows_parse_and_contain() {
 
 #[test]
 fn bad_schedules_are_config_errors_naming_the_option() {
-    for bad in ["Mon-Fry 08:00-18:00", "Mon-Fri 8-18", "Mon 25:00-26:00", "Mon 08:00-08:00", "a b c"] {
+    for bad in [
+        "Mon-Fry 08:00-18:00",
+        "Mon-Fri 8-18",
+        "Mon 25:00-26:00",
+        "Mon 08:00-08:00",
+        "a b c",
+    ] {
         let levels = [level("guest", true, &[], None, &["Sat 10:00-12:00", bad])];
         let errs = Policy::new(&levels, &gates()).unwrap_err();
         assert_eq!(errs.len(), 1, "{bad}");
         assert_eq!(errs[0].option, "access_levels[0].schedule[1]", "{bad}");
-        assert!(errs[0].problem.contains(bad.split_whitespace().next().unwrap()), "{errs:?}");
+        assert!(
+            errs[0]
+                .problem
+                .contains(bad.split_whitespace().next().unwrap()),
+            "{errs:?}"
+        );
     }
 }
 
@@ -111,7 +128,10 @@ fn verdicts_follow_the_rules() {
         Verdict::Denied { reason } => reason,
         other => panic!("{other:?}"),
     };
-    assert_eq!(reason(p.verdict("guest", "lift", noon)), "level 'guest' does not open lift");
+    assert_eq!(
+        reason(p.verdict("guest", "lift", noon)),
+        "level 'guest' does not open lift"
+    );
     assert_eq!(
         reason(p.verdict("guest", "door", at(5, 12, 0))),
         "outside the schedule of level 'guest' (Mon-Fri 08:00-18:00)"
@@ -138,6 +158,12 @@ fn built_in_levels_without_configuration() {
         Verdict::Granted { actions: vec![] }
     );
     assert_eq!(p.verdict("notify", "front", noon), Verdict::NotifyOnly);
-    assert!(matches!(p.verdict("blocked", "front", noon), Verdict::Denied { .. }));
-    assert!(matches!(p.verdict("guest", "front", noon), Verdict::Denied { .. }));
+    assert!(matches!(
+        p.verdict("blocked", "front", noon),
+        Verdict::Denied { .. }
+    ));
+    assert!(matches!(
+        p.verdict("guest", "front", noon),
+        Verdict::Denied { .. }
+    ));
 }

@@ -130,7 +130,10 @@ mod tests {
         assert_eq!(before.people().len(), 0);
         b.set_access_level("ann", "guest").unwrap();
         assert_eq!(a.matcher().access_level("ann"), Some("guest"));
-        assert!(matches!(a.remove("bob"), Err(GalleryError::NoSuchPerson(_))));
+        assert!(matches!(
+            a.remove("bob"),
+            Err(GalleryError::NoSuchPerson(_))
+        ));
         a.remove("ann").unwrap();
         assert!(b.matcher().people().is_empty());
         assert!(b.people().unwrap().is_empty());

@@ -104,9 +104,7 @@ impl Pipeline {
             // Privacy pause: nothing is analysed and nothing about earlier faces is kept.
             self.tracker.clear();
             if let Some(e) = self.enrollment.take() {
-                report
-                    .events
-                    .push(e.failed("recognition is paused".into()));
+                report.events.push(e.failed("recognition is paused".into()));
             }
             report.latency_s = frame.captured.elapsed().as_secs_f64();
             return Ok(report);
@@ -119,7 +117,10 @@ impl Pipeline {
             },
         )?;
         let t = frame.pts.as_secs_f64();
-        let dets: Vec<_> = faces.iter().map(|f| f.observation.detection.clone()).collect();
+        let dets: Vec<_> = faces
+            .iter()
+            .map(|f| f.observation.detection.clone())
+            .collect();
         let update = self.tracker.update(frame.seq, frame.pts, &dets);
         for track in update.ended {
             Self::end_track(track, &mut report.events);

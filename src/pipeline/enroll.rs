@@ -75,7 +75,9 @@ impl Enrollment {
         if self.samples.is_empty() && self.last_problem.is_none() && started == frame.pts {
             match taken(gallery, &self.name) {
                 Ok(false) => {}
-                Ok(true) => return Some(self.failed(format!("name '{}' is already taken", self.name))),
+                Ok(true) => {
+                    return Some(self.failed(format!("name '{}' is already taken", self.name)))
+                }
                 Err(e) => return Some(self.failed(e)),
             }
         }

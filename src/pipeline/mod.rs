@@ -7,15 +7,17 @@
 //! pipeline computes them.
 //!
 //! The computation: [`Pipeline`] in `engine.rs` (tracking, liveness, matching, policy per frame) and the
-//! camera enrollment in `enroll.rs`.
+//! camera enrollment in `enroll.rs`; [`run`] drives a pipeline from a frame source (replay, tests).
 
 mod engine;
 mod enroll;
+mod run;
 
 use serde::Serialize;
 
 pub use crate::gallery::SharedGallery;
 pub use engine::{Pipeline, PipelineError, UNKNOWN_AFTER};
+pub use run::{percentile, run, RunError, RunStats};
 
 use crate::decide::Decision;
 

@@ -20,6 +20,8 @@
 //! - [`ha`]: Home Assistant over MQTT: discovery payloads declared as data, and the broker connection.
 //! - [`esphome`]: the native-API client of the ESP32 lock and lift boards, their drivers (commands with a
 //!   deadline, confirmed by state), and a simulated board for tests and the demo.
+//! - [`http`]: the HTTP server (hyper): health, snapshot and MJPEG live view with the overlay, recent events,
+//!   enrollment by upload; through Home Assistant ingress or with a token.
 //! - [`config`]: options, defaults and validation.
 //! - [`bench`]: latency and memory measurements behind `facegate bench`.
 //! - [`cli`]: the command-line front end (`main.rs` only parses arguments and calls in here).
@@ -33,6 +35,7 @@ pub mod decide;
 pub mod esphome;
 pub mod gallery;
 pub mod ha;
+pub mod http;
 pub mod imageio;
 pub mod liveness;
 pub mod models;

@@ -3,6 +3,7 @@
 //! names the offending option in each message.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -215,13 +216,24 @@ pub struct HttpConfig {
     pub port: u16,
     /// Bearer token for everything but /health; empty = only reachable through the add-on's ingress.
     pub token: Secret,
+    /// Peer addresses trusted as Home Assistant's ingress proxy: requests from them need no token (HA has
+    /// already authenticated the user). Default: only the Supervisor, 172.30.32.2. Single addresses, not
+    /// networks: port-mapped connections from the LAN also arrive from the add-on network (its gateway).
+    pub ingress_peers: Vec<IpAddr>,
+    /// Largest enrollment upload accepted, in megabytes (refused while it streams in, not after).
+    pub max_upload_mb: u32,
 }
+
+/// The Supervisor's address on the add-on network, where ingress requests come from.
+pub const SUPERVISOR_INGRESS_PEER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(172, 30, 32, 2));
 
 impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             port: 8099,
             token: Secret::default(),
+            ingress_peers: vec![SUPERVISOR_INGRESS_PEER],
+            max_upload_mb: 20,
         }
     }
 }
@@ -325,6 +337,12 @@ impl ServiceConfig {
                     ));
                 }
             }
+        }
+        if !(1..=100).contains(&self.http.max_upload_mb) {
+            errors.push(err(
+                "http.max_upload_mb",
+                format!("{} is out of range, expected 1..=100", self.http.max_upload_mb),
+            ));
         }
         for (i, level) in self.access_levels.iter().enumerate() {
             for g in &level.gates {

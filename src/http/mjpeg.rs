@@ -23,18 +23,27 @@ pub const BOUNDARY: &str = "facegateframe";
 /// The stream's content type.
 pub const CONTENT_TYPE: &str = "multipart/x-mixed-replace; boundary=facegateframe";
 
-type PartFuture = Pin<Box<dyn Future<Output = Option<(Bytes, u64)>> + Send>>;
+/// A part (bytes, frame version) and the version receiver handed back for the next part.
+type Part = Option<(Bytes, u64, watch::Receiver<u64>)>;
+type PartFuture = Pin<Box<dyn Future<Output = Part> + Send>>;
 
-/// The streaming response for `camera` (already known to exist).
-pub fn response(view: LiveView, camera: String, shutdown: watch::Receiver<bool>) -> Response<Body> {
-    let body = MjpegBody { view, camera, shutdown, last_version: 0, pending: None };
-    respond::with_type(StatusCode::OK, CONTENT_TYPE, body.boxed_unsync())
+/// The streaming response for `camera`.
+pub fn response(
+    view: LiveView,
+    camera: String,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Response<Body>, ViewError> {
+    let versions = Some(view.subscribe(&camera)?);
+    let body = MjpegBody { view, camera, shutdown, versions, last_version: 0, pending: None };
+    Ok(respond::with_type(StatusCode::OK, CONTENT_TYPE, body.boxed_unsync()))
 }
 
 struct MjpegBody {
     view: LiveView,
     camera: String,
     shutdown: watch::Receiver<bool>,
+    /// The camera's frame versions; held for the stream's life so the camera counts it as a viewer.
+    versions: Option<watch::Receiver<u64>>,
     /// Version of the frame sent last: the next part must show a newer one.
     last_version: u64,
     /// The part being prepared (waiting for a frame or encoding it).
@@ -50,20 +59,26 @@ impl hyper::body::Body for MjpegBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
-        let fut = this.pending.get_or_insert_with(|| {
-            Box::pin(next_part(
+        if this.pending.is_none() {
+            let Some(versions) = this.versions.take() else {
+                return Poll::Ready(None);
+            };
+            this.pending = Some(Box::pin(next_part(
                 this.view.clone(),
                 this.camera.clone(),
+                versions,
                 this.last_version,
                 this.shutdown.clone(),
-            ))
-        });
+            )));
+        }
+        let fut = this.pending.as_mut().expect("set above");
         match fut.as_mut().poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(part) => {
                 this.pending = None;
-                Poll::Ready(part.map(|(bytes, version)| {
+                Poll::Ready(part.map(|(bytes, version, versions)| {
                     this.last_version = version;
+                    this.versions = Some(versions);
                     Ok(Frame::data(bytes))
                 }))
             }
@@ -76,10 +91,10 @@ impl hyper::body::Body for MjpegBody {
 async fn next_part(
     view: LiveView,
     camera: String,
+    mut versions: watch::Receiver<u64>,
     last: u64,
     mut shutdown: watch::Receiver<bool>,
-) -> Option<(Bytes, u64)> {
-    let mut versions = view.subscribe(&camera).ok()?;
+) -> Part {
     loop {
         if *shutdown.borrow() {
             return None;
@@ -87,7 +102,9 @@ async fn next_part(
         let newest = *versions.borrow_and_update();
         if newest > last {
             match view.snapshot(&camera).await {
-                Ok(s) if s.version > last => return Some((part(&s.jpeg), s.version)),
+                Ok(s) if s.version > last => {
+                    return Some((part(&s.jpeg, s.frame_seq), s.version, versions));
+                }
                 Ok(_) | Err(ViewError::NoFrameYet(_)) => {}
                 Err(e) => {
                     tracing::warn!(camera = %camera, error = %e, "live stream ends");
@@ -102,10 +119,10 @@ async fn next_part(
     }
 }
 
-/// One multipart part: boundary, headers, the JPEG.
-fn part(jpeg: &[u8]) -> Bytes {
+/// One multipart part: boundary, headers (with the source's frame number), the JPEG.
+fn part(jpeg: &[u8], frame_seq: u64) -> Bytes {
     let head = format!(
-        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Facegate-Frame: {frame_seq}\r\n\r\n",
         jpeg.len()
     );
     let mut b = BytesMut::with_capacity(head.len() + jpeg.len() + 2);

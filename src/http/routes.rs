@@ -72,7 +72,8 @@ async fn route(app: &Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp
             None => snapshot(app, query).await,
         },
         "/api/stream.mjpg" => only(&req, Method::GET).unwrap_or_else(|| match camera(&app.view, query) {
-            Ok(cam) => mjpeg::response(app.view.clone(), cam, app.shutdown.clone()),
+            Ok(cam) => mjpeg::response(app.view.clone(), cam, app.shutdown.clone())
+                .unwrap_or_else(|e| respond::error(StatusCode::NOT_FOUND, &e.to_string())),
             Err(r) => r,
         }),
         "/api/events" => only(&req, Method::GET).unwrap_or_else(|| events(&app.view, query)),

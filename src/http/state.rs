@@ -67,6 +67,8 @@ pub struct CameraHealth {
     pub frames: u64,
     /// Seconds since the newest frame was published; `None` before the first.
     pub last_frame_age_s: Option<f64>,
+    /// Live streams open on this camera now.
+    pub viewers: usize,
 }
 
 /// An encoded overlay snapshot of a camera's newest frame.
@@ -263,6 +265,7 @@ impl LiveView {
                     status: st.status.clone(),
                     frames: st.latest.as_ref().map_or(0, |l| l.version),
                     last_frame_age_s: st.last_publish.map(|t| t.elapsed().as_secs_f64()),
+                    viewers: slot.version_tx.receiver_count(),
                 }
             })
             .collect();

@@ -17,7 +17,7 @@ use facegate::http::{serve, EnrollSummary, Enroller, LiveView, ServerHandle};
 use facegate::pipeline::{FaceInView, FrameReport};
 use facegate::vision::{AnalyzeOptions, FaceAnalyzer};
 use image::RgbImage;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 #[path = "../common/mod.rs"]
@@ -159,7 +159,7 @@ pub async fn get(addr: SocketAddr, target: &str) -> Reply {
 }
 
 /// Status line and headers.
-pub async fn read_head(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, String)>) {
+pub async fn read_head<R: AsyncBufRead + Unpin>(r: &mut R) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     r.read_line(&mut line).await.unwrap();
     let status = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("status line {line:?}")).parse().unwrap();
@@ -176,7 +176,7 @@ pub async fn read_head(r: &mut BufReader<TcpStream>) -> (u16, Vec<(String, Strin
     }
 }
 
-pub async fn read_reply(r: &mut BufReader<TcpStream>) -> Reply {
+pub async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Reply {
     let (status, headers) = read_head(r).await;
     let mut reply = Reply { status, headers, body: Vec::new() };
     if reply.header("transfer-encoding") == Some("chunked") {
@@ -193,7 +193,7 @@ pub async fn read_reply(r: &mut BufReader<TcpStream>) -> Reply {
 }
 
 /// One chunk of a chunked body; `None` at the last (empty) chunk.
-pub async fn read_chunk(r: &mut BufReader<TcpStream>) -> Option<Vec<u8>> {
+pub async fn read_chunk<R: AsyncBufRead + Unpin>(r: &mut R) -> Option<Vec<u8>> {
     let mut line = String::new();
     r.read_line(&mut line).await.ok()?;
     let n = usize::from_str_radix(line.trim(), 16).ok()?;

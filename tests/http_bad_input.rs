@@ -26,12 +26,25 @@ async fn an_upload_that_is_not_an_image_gets_imageio_message() {
     let (server, _, enroller) = start().await;
     let addr = server.local_addr();
     let cases: [(&[u8], &str); 3] = [
-        (b"name,face\nalice,1\n", "not an image: the content matches no known image format"),
-        (b"%PDF-1.4 not a photo", "not an image: the content matches no known image format"),
+        (
+            b"name,face\nalice,1\n",
+            "not an image: the content matches no known image format",
+        ),
+        (
+            b"%PDF-1.4 not a photo",
+            "not an image: the content matches no known image format",
+        ),
         (b"", "empty file (0 bytes)"),
     ];
     for (body, message) in cases {
-        let r = request(addr, "POST", "/api/enroll?name=Alice", &[bearer(), jpeg_header()], body).await;
+        let r = request(
+            addr,
+            "POST",
+            "/api/enroll?name=Alice",
+            &[bearer(), jpeg_header()],
+            body,
+        )
+        .await;
         assert_eq!(r.status, 400);
         assert_eq!(r.json()["error"], message);
         assert_eq!(r.json()["status"], 400);
@@ -47,7 +60,14 @@ async fn a_truncated_jpeg_is_refused() {
     let addr = server.local_addr();
     let photo = std::fs::read(face("misc/face_recognition/examples_obama.jpg")).unwrap();
     let half = &photo[..photo.len() / 2];
-    let r = request(addr, "POST", "/api/enroll?name=Alice", &[bearer(), jpeg_header()], half).await;
+    let r = request(
+        addr,
+        "POST",
+        "/api/enroll?name=Alice",
+        &[bearer(), jpeg_header()],
+        half,
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(
         r.json()["error"],
@@ -72,7 +92,10 @@ async fn an_enormous_declared_upload_is_refused_before_any_of_it_is_sent() {
         .await
         .expect("413 without waiting for the body");
     assert_eq!(r.status, 413);
-    assert_eq!(r.json()["error"], "upload too large: more than 20971520 bytes (http.max_upload_mb)");
+    assert_eq!(
+        r.json()["error"],
+        "upload too large: more than 20971520 bytes (http.max_upload_mb)"
+    );
     assert_eq!(enroller.calls.load(Ordering::SeqCst), 0);
     still_healthy(addr).await;
     server.shutdown().await;
@@ -94,7 +117,12 @@ async fn an_endless_chunked_upload_is_cut_off_at_the_limit() {
         let mut sent = 0u64;
         let mut chunk = vec![0u8; 64 << 10];
         chunk[..3].copy_from_slice(&[0xff, 0xd8, 0xff]);
-        let framed = [format!("{:x}\r\n", chunk.len()).into_bytes(), chunk, b"\r\n".to_vec()].concat();
+        let framed = [
+            format!("{:x}\r\n", chunk.len()).into_bytes(),
+            chunk,
+            b"\r\n".to_vec(),
+        ]
+        .concat();
         while sent < (200 << 20) && wr.write_all(&framed).await.is_ok() {
             sent += 64 << 10;
         }
@@ -105,10 +133,20 @@ async fn an_endless_chunked_upload_is_cut_off_at_the_limit() {
         .await
         .expect("a reply while the upload still streams");
     assert_eq!(r.status, 413);
-    assert_eq!(r.json()["error"], "upload too large: more than 20971520 bytes (http.max_upload_mb)");
+    assert_eq!(
+        r.json()["error"],
+        "upload too large: more than 20971520 bytes (http.max_upload_mb)"
+    );
     let sent = sender.await.unwrap();
-    assert!(sent < 200 << 20, "the server read the whole endless upload ({sent} bytes)");
-    println!("413 after {:?}; the client had sent {} MiB", t.elapsed(), sent >> 20);
+    assert!(
+        sent < 200 << 20,
+        "the server read the whole endless upload ({sent} bytes)"
+    );
+    println!(
+        "413 after {:?}; the client had sent {} MiB",
+        t.elapsed(),
+        sent >> 20
+    );
     still_healthy(addr).await;
     server.shutdown().await;
 }
@@ -118,21 +156,52 @@ async fn malformed_enrollment_requests_get_clear_replies() {
     let (server, _, enroller) = start().await;
     let addr = server.local_addr();
     let photo = std::fs::read(face("misc/face_recognition/examples_obama.jpg")).unwrap();
-    let multipart = ("Content-Type", "multipart/form-data; boundary=x".to_string());
-    let r = request(addr, "POST", "/api/enroll?name=Alice", &[bearer(), multipart], &photo).await;
+    let multipart = (
+        "Content-Type",
+        "multipart/form-data; boundary=x".to_string(),
+    );
+    let r = request(
+        addr,
+        "POST",
+        "/api/enroll?name=Alice",
+        &[bearer(), multipart],
+        &photo,
+    )
+    .await;
     assert_eq!(r.status, 415);
     assert_eq!(
         r.json()["error"],
         "send the image as the raw request body (Content-Type: image/jpeg), not as a multipart form"
     );
-    for target in ["/api/enroll", "/api/enroll?name=", "/api/enroll?name=%20%20"] {
+    for target in [
+        "/api/enroll",
+        "/api/enroll?name=",
+        "/api/enroll?name=%20%20",
+    ] {
         let r = request(addr, "POST", target, &[bearer(), jpeg_header()], &photo).await;
         assert_eq!(r.status, 400, "{target}");
-        assert_eq!(r.json()["error"], "missing the person's name: add ?name=NAME");
+        assert_eq!(
+            r.json()["error"],
+            "missing the person's name: add ?name=NAME"
+        );
     }
-    let r = request(addr, "POST", "/api/enroll?name=A%0Ab", &[bearer(), jpeg_header()], &photo).await;
+    let r = request(
+        addr,
+        "POST",
+        "/api/enroll?name=A%0Ab",
+        &[bearer(), jpeg_header()],
+        &photo,
+    )
+    .await;
     assert_eq!(r.status, 400);
-    let r = request(addr, "POST", "/api/enroll?name=%E2%82", &[bearer(), jpeg_header()], &photo).await;
+    let r = request(
+        addr,
+        "POST",
+        "/api/enroll?name=%E2%82",
+        &[bearer(), jpeg_header()],
+        &photo,
+    )
+    .await;
     assert_eq!(r.status, 400);
     assert_eq!(r.json()["error"], "query parameter 'name': not valid UTF-8");
     let r = get(addr, "/api/enroll?name=Alice").await;
@@ -149,10 +218,16 @@ async fn unknown_paths_cameras_and_methods() {
     let r = get(addr, "/api/nothing-here").await;
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"], "no such page: /api/nothing-here");
-    for target in ["/api/snapshot.jpg?camera=Garage", "/api/stream.mjpg?camera=Garage"] {
+    for target in [
+        "/api/snapshot.jpg?camera=Garage",
+        "/api/stream.mjpg?camera=Garage",
+    ] {
         let r = get(addr, target).await;
         assert_eq!(r.status, 404, "{target}");
-        assert_eq!(r.json()["error"], "no camera named 'Garage' (cameras: Front door)");
+        assert_eq!(
+            r.json()["error"],
+            "no camera named 'Garage' (cameras: Front door)"
+        );
     }
     let r = get(addr, "/api/snapshot.jpg?camera=%zz").await;
     assert_eq!(r.status, 400);
@@ -167,10 +242,16 @@ async fn garbage_instead_of_http_gets_400_and_the_server_goes_on() {
     let (server, _, _) = start().await;
     let addr = server.local_addr();
     let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(b"\x16\x03\x01\x02\x00 this is TLS or noise\r\n\r\n").await.unwrap();
+    s.write_all(b"\x16\x03\x01\x02\x00 this is TLS or noise\r\n\r\n")
+        .await
+        .unwrap();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-    assert!(out.is_empty() || out.starts_with(b"HTTP/1.1 400"), "{:?}", String::from_utf8_lossy(&out));
+    assert!(
+        out.is_empty() || out.starts_with(b"HTTP/1.1 400"),
+        "{:?}",
+        String::from_utf8_lossy(&out)
+    );
     still_healthy(addr).await;
     server.shutdown().await;
 }
@@ -195,7 +276,11 @@ async fn a_client_that_hangs_up_mid_stream_leaves_nothing_behind() {
     let deadline = Instant::now() + Duration::from_secs(5);
     let mut seq = 100;
     while view.health()[0].viewers > 0 {
-        assert!(Instant::now() < deadline, "{} streams still open", view.health()[0].viewers);
+        assert!(
+            Instant::now() < deadline,
+            "{} streams still open",
+            view.health()[0].viewers
+        );
         let (frame, report) = camera_frame(seq);
         view.publish_frame(CAMERA, &frame, &report);
         seq += 1;

@@ -341,7 +341,10 @@ impl ServiceConfig {
         if !(1..=100).contains(&self.http.max_upload_mb) {
             errors.push(err(
                 "http.max_upload_mb",
-                format!("{} is out of range, expected 1..=100", self.http.max_upload_mb),
+                format!(
+                    "{} is out of range, expected 1..=100",
+                    self.http.max_upload_mb
+                ),
             ));
         }
         for (i, level) in self.access_levels.iter().enumerate() {

@@ -72,7 +72,11 @@ impl Auth {
         let token = config.token.expose();
         Self {
             token_digest: (!token.is_empty()).then(|| digest(token.as_bytes())),
-            ingress_peers: config.ingress_peers.iter().map(|a| a.to_canonical()).collect(),
+            ingress_peers: config
+                .ingress_peers
+                .iter()
+                .map(|a| a.to_canonical())
+                .collect(),
         }
     }
 
@@ -104,7 +108,9 @@ fn presented_token(value: &str) -> Option<Vec<u8>> {
     if scheme.eq_ignore_ascii_case("bearer") {
         Some(rest.as_bytes().to_vec())
     } else if scheme.eq_ignore_ascii_case("basic") {
-        let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(rest)
+            .ok()?;
         let colon = decoded.iter().position(|b| *b == b':')?;
         Some(decoded[colon + 1..].to_vec())
     } else {
@@ -119,7 +125,10 @@ mod tests {
     use hyper::header::HeaderValue;
 
     fn auth(token: &str) -> Auth {
-        Auth::new(&HttpConfig { token: Secret::new(token), ..HttpConfig::default() })
+        Auth::new(&HttpConfig {
+            token: Secret::new(token),
+            ..HttpConfig::default()
+        })
     }
 
     fn headers(value: &str) -> HeaderMap {
@@ -136,10 +145,19 @@ mod tests {
         assert_eq!(a.check(LAN, &headers("Bearer s3cret")), Ok(Access::Token));
         assert_eq!(a.check(LAN, &headers("bearer  s3cret ")), Ok(Access::Token));
         // "ha:s3cret"
-        assert_eq!(a.check(LAN, &headers("Basic aGE6czNjcmV0")), Ok(Access::Token));
+        assert_eq!(
+            a.check(LAN, &headers("Basic aGE6czNjcmV0")),
+            Ok(Access::Token)
+        );
         assert_eq!(a.check(LAN, &headers("Bearer s3cre")), Err(Refusal::Wrong));
-        assert_eq!(a.check(LAN, &headers("Bearer s3crets")), Err(Refusal::Wrong));
-        assert_eq!(a.check(LAN, &headers("Token s3cret")), Err(Refusal::Missing));
+        assert_eq!(
+            a.check(LAN, &headers("Bearer s3crets")),
+            Err(Refusal::Wrong)
+        );
+        assert_eq!(
+            a.check(LAN, &headers("Token s3cret")),
+            Err(Refusal::Missing)
+        );
         assert_eq!(a.check(LAN, &headers("Basic !!!")), Err(Refusal::Missing));
         assert_eq!(a.check(LAN, &HeaderMap::new()), Err(Refusal::Missing));
     }
@@ -152,8 +170,14 @@ mod tests {
         let gateway: IpAddr = "172.30.32.1".parse().unwrap();
         assert_eq!(a.check(supervisor, &HeaderMap::new()), Ok(Access::Ingress));
         assert_eq!(a.check(mapped, &HeaderMap::new()), Ok(Access::Ingress));
-        assert_eq!(a.check(gateway, &HeaderMap::new()), Err(Refusal::NoTokenConfigured));
-        assert_eq!(a.check(LAN, &headers("Bearer ")), Err(Refusal::NoTokenConfigured));
+        assert_eq!(
+            a.check(gateway, &HeaderMap::new()),
+            Err(Refusal::NoTokenConfigured)
+        );
+        assert_eq!(
+            a.check(LAN, &headers("Bearer ")),
+            Err(Refusal::NoTokenConfigured)
+        );
     }
 
     #[test]

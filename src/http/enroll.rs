@@ -91,13 +91,18 @@ async fn enroll(app: &Arc<App>, req: Request<Incoming>) -> Result<EnrollSummary,
         .map_err(UploadError::BadRequest)?
         .map(|n| n.trim().to_string())
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| UploadError::BadRequest("missing the person's name: add ?name=NAME".into()))?;
+        .ok_or_else(|| {
+            UploadError::BadRequest("missing the person's name: add ?name=NAME".into())
+        })?;
     if name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(UploadError::BadRequest(
             "the name must be at most 100 characters, without control characters".into(),
         ));
     }
-    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let content_type = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
     if content_type.is_some_and(|t| t.trim().to_ascii_lowercase().starts_with("multipart/")) {
         return Err(UploadError::Multipart);
     }
@@ -115,10 +120,16 @@ async fn enroll(app: &Arc<App>, req: Request<Incoming>) -> Result<EnrollSummary,
         .acquire()
         .await
         .map_err(|e| UploadError::Internal(e.to_string()))?;
-    let bytes = tokio::time::timeout(UPLOAD_TIMEOUT, read_limited(req.into_body(), limit, declared))
-        .await
-        .map_err(|_| UploadError::Timeout)??;
-    let limits = ImageLimits { max_file_bytes: limit, ..ImageLimits::default() };
+    let bytes = tokio::time::timeout(
+        UPLOAD_TIMEOUT,
+        read_limited(req.into_body(), limit, declared),
+    )
+    .await
+    .map_err(|_| UploadError::Timeout)??;
+    let limits = ImageLimits {
+        max_file_bytes: limit,
+        ..ImageLimits::default()
+    };
     let image = tokio::task::spawn_blocking(move || imageio::decode_image_with(&bytes, &limits))
         .await
         .map_err(|e| UploadError::Internal(e.to_string()))??;
@@ -145,7 +156,8 @@ async fn read_limited(
 ) -> Result<Vec<u8>, UploadError> {
     let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(limit) as usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| UploadError::BadRequest(format!("reading the upload: {e}")))?;
+        let frame =
+            frame.map_err(|e| UploadError::BadRequest(format!("reading the upload: {e}")))?;
         if let Ok(data) = frame.into_data() {
             if (buf.len() + data.len()) as u64 > limit {
                 return Err(UploadError::TooLarge { limit });

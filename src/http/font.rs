@@ -12,9 +12,12 @@ pub const GLYPH_H: u32 = 7;
 /// The rows of one glyph, top first; bit 4 is the leftmost column.
 pub type Glyph = [u8; 7];
 
-const QUESTION: Glyph = [0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b00000, 0b00100];
+const QUESTION: Glyph = [
+    0b01110, 0b10001, 0b00001, 0b00010, 0b00100, 0b00000, 0b00100,
+];
 
-/// The glyph drawn for `c`.
+/// The glyph drawn for `c`. (One glyph a line reads like a table; rustfmt would stack the rows.)
+#[rustfmt::skip]
 pub fn glyph(c: char) -> Glyph {
     match c.to_ascii_uppercase() {
         ' ' => [0; 7],
@@ -83,10 +86,16 @@ mod tests {
 
     #[test]
     fn every_letter_and_digit_has_its_own_glyph() {
-        let chars: Vec<char> = ('A'..='Z').chain('0'..='9').chain(".:-/%()!+=#".chars()).collect();
+        let chars: Vec<char> = ('A'..='Z')
+            .chain('0'..='9')
+            .chain(".:-/%()!+=#".chars())
+            .collect();
         for (i, a) in chars.iter().enumerate() {
             assert_ne!(glyph(*a), QUESTION, "{a} falls back to '?'");
-            assert!(glyph(*a).iter().all(|row| *row < 32), "{a} is wider than 5 columns");
+            assert!(
+                glyph(*a).iter().all(|row| *row < 32),
+                "{a} is wider than 5 columns"
+            );
             for b in &chars[i + 1..] {
                 assert_ne!(glyph(*a), glyph(*b), "{a} and {b} look the same");
             }

@@ -34,8 +34,19 @@ pub fn response(
     shutdown: watch::Receiver<bool>,
 ) -> Result<Response<Body>, ViewError> {
     let versions = Some(view.subscribe(&camera)?);
-    let body = MjpegBody { view, camera, shutdown, versions, last_version: 0, pending: None };
-    Ok(respond::with_type(StatusCode::OK, CONTENT_TYPE, body.boxed_unsync()))
+    let body = MjpegBody {
+        view,
+        camera,
+        shutdown,
+        versions,
+        last_version: 0,
+        pending: None,
+    };
+    Ok(respond::with_type(
+        StatusCode::OK,
+        CONTENT_TYPE,
+        body.boxed_unsync(),
+    ))
 }
 
 struct MjpegBody {

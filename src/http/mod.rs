@@ -97,7 +97,11 @@ pub async fn serve(
     });
     tracing::info!(%local_addr, token = !config.token.is_empty(), ingress_peers = ?config.ingress_peers, "http server listening");
     let task = tokio::spawn(accept_loop(listener, app, stop));
-    Ok(ServerHandle { local_addr, shutdown, task })
+    Ok(ServerHandle {
+        local_addr,
+        shutdown,
+        task,
+    })
 }
 
 /// Resolves once shutdown is asked (or the handle is gone). Returns nothing, so no watch guard is held
@@ -106,7 +110,11 @@ pub(crate) async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<routes::App>, mut stop: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<routes::App>,
+    mut stop: watch::Receiver<bool>,
+) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut connections = JoinSet::new();
     loop {
@@ -164,7 +172,10 @@ async fn accept_loop(listener: TcpListener, app: Arc<routes::App>, mut stop: wat
     })
     .await;
     if drained.is_err() {
-        tracing::warn!(open = connections.len(), "http connections still open after the grace period: dropped");
+        tracing::warn!(
+            open = connections.len(),
+            "http connections still open after the grace period: dropped"
+        );
         connections.shutdown().await;
     }
     tracing::info!("http server stopped");

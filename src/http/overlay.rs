@@ -64,7 +64,12 @@ pub fn draw(img: &mut RgbImage, info: &OverlayInfo) {
     draw_label(img, 0, 0, &header, scale, WHITE);
     if let Some((d, ago)) = info.last_decision {
         let who = d.person.as_deref().unwrap_or("unknown");
-        let text = format!("last: {} {} ({:.0}s ago)", verdict_text(&d.verdict), who, ago);
+        let text = format!(
+            "last: {} {} ({:.0}s ago)",
+            verdict_text(&d.verdict),
+            who,
+            ago
+        );
         let y = img.height() as i64 - line_height(scale) as i64;
         draw_label(img, 0, y, &text, scale, verdict_colour(&d.verdict));
     }
@@ -175,16 +180,27 @@ mod tests {
     fn box_is_drawn_in_the_state_colour_on_its_edge() {
         let mut img = RgbImage::from_pixel(640, 480, Rgb([0, 0, 0]));
         let faces = [face([100.0, 200.0, 120.0, 150.0], Some("Ada"), Some(true))];
-        let info = OverlayInfo { camera: "door", frame: 7, faces: &faces, last_decision: None };
+        let info = OverlayInfo {
+            camera: "door",
+            frame: 7,
+            faces: &faces,
+            last_decision: None,
+        };
         draw(&mut img, &info);
         // Scale 2 at 640 px: a 3 px border.
         assert_eq!(*img.get_pixel(100, 260), GREEN);
         assert_eq!(*img.get_pixel(102, 260), GREEN);
-        assert_eq!(*img.get_pixel(103, 260), Rgb([0, 0, 0]), "inside the box is untouched");
+        assert_eq!(
+            *img.get_pixel(103, 260),
+            Rgb([0, 0, 0]),
+            "inside the box is untouched"
+        );
         assert_eq!(*img.get_pixel(219, 349), GREEN);
         // Two label lines above the box: some pixels in the label strip are the text colour.
         let label = (100..300).flat_map(|x| (164..200).map(move |y| (x, y)));
-        assert!(label.into_iter().any(|(x, y)| *img.get_pixel(x, y) == GREEN));
+        assert!(label
+            .into_iter()
+            .any(|(x, y)| *img.get_pixel(x, y) == GREEN));
     }
 
     #[test]
@@ -192,10 +208,19 @@ mod tests {
         let mut img = RgbImage::new(64, 48);
         let faces = [
             face([-30.0, -20.0, 50.0, 50.0], None, Some(false)),
-            face([50.0, 40.0, 500.0, 500.0], Some("a very long name indeed"), None),
+            face(
+                [50.0, 40.0, 500.0, 500.0],
+                Some("a very long name indeed"),
+                None,
+            ),
             face([1e9, -1e9, 0.0, 0.0], None, None),
         ];
-        let info = OverlayInfo { camera: "é", frame: 0, faces: &faces, last_decision: None };
+        let info = OverlayInfo {
+            camera: "é",
+            frame: 0,
+            faces: &faces,
+            last_decision: None,
+        };
         draw(&mut img, &info);
         assert_eq!(*img.get_pixel(19, 10), RED, "right edge of the first box");
     }
@@ -203,7 +228,12 @@ mod tests {
     #[test]
     fn jpeg_keeps_the_frame_size() {
         let img = RgbImage::from_pixel(320, 240, Rgb([90, 120, 150]));
-        let info = OverlayInfo { camera: "c", frame: 1, faces: &[], last_decision: None };
+        let info = OverlayInfo {
+            camera: "c",
+            frame: 1,
+            faces: &[],
+            last_decision: None,
+        };
         let jpeg = render_jpeg(&img, &info).unwrap();
         let back = image::load_from_memory(&jpeg).unwrap();
         assert_eq!((back.width(), back.height()), (320, 240));

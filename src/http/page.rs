@@ -78,7 +78,9 @@ fn html_escape(s: &str) -> String {
 fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
             b => format!("%{b:02X}"),
         })
         .collect()
@@ -94,8 +96,13 @@ mod tests {
         view.add_camera("Front <door> & \"lift\"");
         let html = render(&view);
         assert!(html.contains("<h2>Front &lt;door&gt; &amp; &quot;lift&quot;</h2>"));
-        assert!(html.contains("src=\"api/stream.mjpg?camera=Front%20%3Cdoor%3E%20%26%20%22lift%22\""));
-        assert!(!html.contains("\"/api"), "absolute URLs break under ingress");
+        assert!(
+            html.contains("src=\"api/stream.mjpg?camera=Front%20%3Cdoor%3E%20%26%20%22lift%22\"")
+        );
+        assert!(
+            !html.contains("\"/api"),
+            "absolute URLs break under ingress"
+        );
         assert!(html.contains("fetch('api/enroll?name="));
     }
 }

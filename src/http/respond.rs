@@ -24,8 +24,10 @@ pub fn full(bytes: impl Into<Bytes>) -> Body {
 pub fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
     let mut r = Response::new(body);
     *r.status_mut() = status;
-    r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
@@ -33,7 +35,10 @@ pub fn with_type(status: StatusCode, content_type: &'static str, body: Body) -> 
 pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
     match serde_json::to_vec(value) {
         Ok(bytes) => with_type(status, "application/json", full(bytes)),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot serialise the reply: {e}")),
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("cannot serialise the reply: {e}"),
+        ),
     }
 }
 
@@ -44,8 +49,11 @@ pub fn error(status: StatusCode, message: &str) -> Response<Body> {
         error: &'a str,
         status: u16,
     }
-    let body = serde_json::to_vec(&Error { error: message, status: status.as_u16() })
-        .unwrap_or_else(|_| b"{\"error\":\"internal error\"}".to_vec());
+    let body = serde_json::to_vec(&Error {
+        error: message,
+        status: status.as_u16(),
+    })
+    .unwrap_or_else(|_| b"{\"error\":\"internal error\"}".to_vec());
     with_type(status, "application/json", full(body))
 }
 

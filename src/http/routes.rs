@@ -42,7 +42,11 @@ pub(crate) struct App {
 }
 
 /// Answer one request, and log it (never its headers: they may hold the token).
-pub(crate) async fn handle(app: Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Response<Body> {
+pub(crate) async fn handle(
+    app: Arc<App>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Response<Body> {
     let (method, path) = (req.method().clone(), req.uri().path().to_string());
     let response = route(&app, peer, req).await;
     tracing::debug!(peer = %peer.ip(), %method, path, status = response.status().as_u16(), "http");
@@ -65,17 +69,23 @@ async fn route(app: &Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp
     let query = query.as_deref();
     match path.as_str() {
         "/" | "/index.html" => only(&req, Method::GET).unwrap_or_else(|| {
-            respond::with_type(StatusCode::OK, "text/html; charset=utf-8", full(page::render(&app.view)))
+            respond::with_type(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                full(page::render(&app.view)),
+            )
         }),
         "/api/snapshot.jpg" => match only(&req, Method::GET) {
             Some(r) => r,
             None => snapshot(app, query).await,
         },
-        "/api/stream.mjpg" => only(&req, Method::GET).unwrap_or_else(|| match camera(&app.view, query) {
-            Ok(cam) => mjpeg::response(app.view.clone(), cam, app.shutdown.clone())
-                .unwrap_or_else(|e| respond::error(StatusCode::NOT_FOUND, &e.to_string())),
-            Err(r) => r,
-        }),
+        "/api/stream.mjpg" => {
+            only(&req, Method::GET).unwrap_or_else(|| match camera(&app.view, query) {
+                Ok(cam) => mjpeg::response(app.view.clone(), cam, app.shutdown.clone())
+                    .unwrap_or_else(|e| respond::error(StatusCode::NOT_FOUND, &e.to_string())),
+                Err(r) => r,
+            })
+        }
         "/api/events" => only(&req, Method::GET).unwrap_or_else(|| events(&app.view, query)),
         "/api/enroll" => match only(&req, Method::POST) {
             Some(r) => r,
@@ -94,8 +104,10 @@ fn only(req: &Request<Incoming>, method: Method) -> Option<Response<Body>> {
         StatusCode::METHOD_NOT_ALLOWED,
         &format!("{} is not allowed here, use {method}", req.method()),
     );
-    r.headers_mut()
-        .insert(ALLOW, HeaderValue::from_str(method.as_str()).expect("method names are valid headers"));
+    r.headers_mut().insert(
+        ALLOW,
+        HeaderValue::from_str(method.as_str()).expect("method names are valid headers"),
+    );
     Some(r)
 }
 
@@ -108,7 +120,9 @@ fn health(view: &LiveView) -> Response<Body> {
         cameras: Vec<CameraHealth>,
     }
     let cameras = view.health();
-    let degraded = cameras.iter().any(|c| matches!(c.status, CameraStatus::Disconnected { .. }));
+    let degraded = cameras
+        .iter()
+        .any(|c| matches!(c.status, CameraStatus::Disconnected { .. }));
     respond::json(
         StatusCode::OK,
         &Health {
@@ -123,7 +137,8 @@ fn health(view: &LiveView) -> Response<Body> {
 /// The camera named by `?camera=`, or the only camera when there is one; else the error reply.
 fn camera(view: &LiveView, query: Option<&str>) -> Result<String, Response<Body>> {
     let names = view.cameras();
-    let asked = query::param(query, "camera").map_err(|e| respond::error(StatusCode::BAD_REQUEST, &e))?;
+    let asked =
+        query::param(query, "camera").map_err(|e| respond::error(StatusCode::BAD_REQUEST, &e))?;
     match (asked, names.as_slice()) {
         (Some(name), _) if names.contains(&name) => Ok(name),
         (Some(name), _) => Err(respond::error(
@@ -131,10 +146,16 @@ fn camera(view: &LiveView, query: Option<&str>) -> Result<String, Response<Body>
             &format!("no camera named '{name}' (cameras: {})", names.join(", ")),
         )),
         (None, [only]) => Ok(only.clone()),
-        (None, []) => Err(respond::error(StatusCode::NOT_FOUND, "no cameras are configured")),
+        (None, []) => Err(respond::error(
+            StatusCode::NOT_FOUND,
+            "no cameras are configured",
+        )),
         (None, _) => Err(respond::error(
             StatusCode::BAD_REQUEST,
-            &format!("which camera? add ?camera=NAME (cameras: {})", names.join(", ")),
+            &format!(
+                "which camera? add ?camera=NAME (cameras: {})",
+                names.join(", ")
+            ),
         )),
     }
 }
@@ -147,12 +168,19 @@ async fn snapshot(app: &Arc<App>, query: Option<&str>) -> Response<Body> {
     match app.view.snapshot(&cam).await {
         Ok(s) => {
             let mut r = respond::with_type(StatusCode::OK, "image/jpeg", full(s.jpeg));
-            r.headers_mut().insert("x-facegate-frame", HeaderValue::from(s.frame_seq));
+            r.headers_mut()
+                .insert("x-facegate-frame", HeaderValue::from(s.frame_seq));
             r
         }
-        Err(e @ ViewError::UnknownCamera(_)) => respond::error(StatusCode::NOT_FOUND, &e.to_string()),
-        Err(e @ ViewError::NoFrameYet(_)) => respond::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string()),
-        Err(e @ ViewError::Encode(_)) => respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e @ ViewError::UnknownCamera(_)) => {
+            respond::error(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Err(e @ ViewError::NoFrameYet(_)) => {
+            respond::error(StatusCode::SERVICE_UNAVAILABLE, &e.to_string())
+        }
+        Err(e @ ViewError::Encode(_)) => {
+            respond::error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+        }
     }
 }
 
@@ -180,5 +208,10 @@ fn events(view: &LiveView, query: Option<&str>) -> Response<Body> {
     struct Events {
         events: Vec<super::state::EventRecord>,
     }
-    respond::json(StatusCode::OK, &Events { events: view.recent_events(limit, camera.as_deref()) })
+    respond::json(
+        StatusCode::OK,
+        &Events {
+            events: view.recent_events(limit, camera.as_deref()),
+        },
+    )
 }

@@ -171,9 +171,11 @@ impl LiveView {
         let version = {
             let mut st = lock(&slot.state);
             let version = st.latest.as_ref().map_or(1, |l| l.version + 1);
-            let reused = st.latest.as_mut().and_then(Arc::get_mut).filter(|l| {
-                l.image.dimensions() == frame.image.dimensions()
-            });
+            let reused = st
+                .latest
+                .as_mut()
+                .and_then(Arc::get_mut)
+                .filter(|l| l.image.dimensions() == frame.image.dimensions());
             match reused {
                 // Nobody is encoding the previous frame: overwrite its buffers, no allocation.
                 Some(l) => {
@@ -227,7 +229,12 @@ impl LiveView {
         if ring.len() == self.inner.event_capacity {
             ring.pop_front();
         }
-        ring.push_back(EventRecord { id, camera, at: unix_now(), event });
+        ring.push_back(EventRecord {
+            id,
+            camera,
+            at: unix_now(),
+            event,
+        });
     }
 
     /// The `limit` most recent events, newest first, optionally of one camera.
@@ -297,8 +304,14 @@ impl LiveView {
         }
         let (latest, decision) = {
             let st = lock(&slot.state);
-            let latest = st.latest.clone().ok_or_else(|| ViewError::NoFrameYet(camera.into()))?;
-            let decision = st.last_decision.as_ref().map(|(d, t)| (d.clone(), t.elapsed().as_secs_f64()));
+            let latest = st
+                .latest
+                .clone()
+                .ok_or_else(|| ViewError::NoFrameYet(camera.into()))?;
+            let decision = st
+                .last_decision
+                .as_ref()
+                .map(|(d, t)| (d.clone(), t.elapsed().as_secs_f64()));
             (latest, decision)
         };
         let name = camera.to_string();
@@ -318,10 +331,18 @@ impl LiveView {
         let jpeg = Bytes::from(jpeg);
         let mut st = lock(&slot.state);
         // Cache it unless a newer frame arrived meanwhile (then the next viewer encodes that one).
-        if st.latest.as_ref().is_some_and(|l| l.version == latest.version) {
+        if st
+            .latest
+            .as_ref()
+            .is_some_and(|l| l.version == latest.version)
+        {
             st.jpeg = Some((latest.version, jpeg.clone()));
         }
-        Ok(Snapshot { jpeg, version: latest.version, frame_seq: latest.frame_seq })
+        Ok(Snapshot {
+            jpeg,
+            version: latest.version,
+            frame_seq: latest.frame_seq,
+        })
     }
 
     fn slot(&self, camera: &str) -> Result<Arc<Slot>, ViewError> {
@@ -355,10 +376,17 @@ impl LiveView {
 /// The cached overlay of the newest frame, if it is encoded already.
 fn cached(slot: &Slot, camera: &str) -> Result<Option<Snapshot>, ViewError> {
     let st = lock(&slot.state);
-    let latest = st.latest.as_ref().ok_or_else(|| ViewError::NoFrameYet(camera.into()))?;
-    Ok(st.jpeg.as_ref().filter(|(v, _)| *v == latest.version).map(|(v, jpeg)| Snapshot {
-        jpeg: jpeg.clone(),
-        version: *v,
-        frame_seq: latest.frame_seq,
-    }))
+    let latest = st
+        .latest
+        .as_ref()
+        .ok_or_else(|| ViewError::NoFrameYet(camera.into()))?;
+    Ok(st
+        .jpeg
+        .as_ref()
+        .filter(|(v, _)| *v == latest.version)
+        .map(|(v, jpeg)| Snapshot {
+            jpeg: jpeg.clone(),
+            version: *v,
+            frame_seq: latest.frame_seq,
+        }))
 }

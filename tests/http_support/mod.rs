@@ -57,17 +57,33 @@ impl Enroller for GalleryEnroller {
         let face = match faces.as_slice() {
             [] => return Err("no face found".into()),
             [f] => f,
-            many => return Err(format!("{} faces found: an enrollment photo must show only the person", many.len())),
+            many => {
+                return Err(format!(
+                    "{} faces found: an enrollment photo must show only the person",
+                    many.len()
+                ))
+            }
         };
         let quality = Quality::measure(&face.observation.detection, &face.chip);
-        quality.check(&QualityLimits::default()).map_err(|e| e.to_string())?;
+        quality
+            .check(&QualityLimits::default())
+            .map_err(|e| e.to_string())?;
         let sample = EnrollSample {
             embedding: face.observation.embedding.clone(),
             quality: quality.clone(),
             source: "http upload".into(),
         };
-        let n = self.gallery.lock().unwrap().enroll(name, None, &[sample]).map_err(|e| e.to_string())?;
-        Ok(EnrollSummary { name: name.to_string(), embeddings: n, quality: quality.score })
+        let n = self
+            .gallery
+            .lock()
+            .unwrap()
+            .enroll(name, None, &[sample])
+            .map_err(|e| e.to_string())?;
+        Ok(EnrollSummary {
+            name: name.to_string(),
+            embeddings: n,
+            quality: quality.score,
+        })
     }
 }
 
@@ -75,8 +91,11 @@ impl Enroller for GalleryEnroller {
 pub fn camera_frame(seq: u64) -> (Frame, FrameReport) {
     static F: OnceLock<(RgbImage, Vec<FaceInView>)> = OnceLock::new();
     let (image, faces) = F.get_or_init(|| {
-        let photo = facegate::imageio::load_image(face("misc/face_recognition/examples_obama-480p.jpg")).unwrap();
-        let image = image::imageops::resize(&photo, 640, 480, image::imageops::FilterType::Triangle);
+        let photo =
+            facegate::imageio::load_image(face("misc/face_recognition/examples_obama-480p.jpg"))
+                .unwrap();
+        let image =
+            image::imageops::resize(&photo, 640, 480, image::imageops::FilterType::Triangle);
         let dets = analyzer().detect(&image).unwrap();
         assert_eq!(dets.len(), 1, "the test frame shows one face");
         let b = &dets[0].bbox;
@@ -96,22 +115,36 @@ pub fn camera_frame(seq: u64) -> (Frame, FrameReport) {
         wall: SystemTime::now(),
         image: image.clone(),
     };
-    let report = FrameReport { frame: seq, faces: faces.clone(), events: vec![], latency_s: 0.01 };
+    let report = FrameReport {
+        frame: seq,
+        faces: faces.clone(),
+        events: vec![],
+        latency_s: 0.01,
+    };
     (frame, report)
 }
 
 /// A server on 127.0.0.1:0 with one camera (no frame yet), the token, and the default ingress peers.
 pub async fn start() -> (ServerHandle, LiveView, Arc<GalleryEnroller>) {
-    start_with(HttpConfig { token: Secret::new(TOKEN), ..HttpConfig::default() }).await
+    start_with(HttpConfig {
+        token: Secret::new(TOKEN),
+        ..HttpConfig::default()
+    })
+    .await
 }
 
 pub async fn start_with(config: HttpConfig) -> (ServerHandle, LiveView, Arc<GalleryEnroller>) {
     let view = LiveView::default();
     view.add_camera(CAMERA);
     let enroller = GalleryEnroller::new();
-    let server = serve("127.0.0.1:0".parse().unwrap(), view.clone(), enroller.clone(), &config)
-        .await
-        .expect("server starts");
+    let server = serve(
+        "127.0.0.1:0".parse().unwrap(),
+        view.clone(),
+        enroller.clone(),
+        &config,
+    )
+    .await
+    .expect("server starts");
     (server, view, enroller)
 }
 
@@ -125,11 +158,18 @@ pub struct Reply {
 
 impl Reply {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> serde_json::Value {
-        assert_eq!(self.header("content-type"), Some("application/json"), "{self:?}");
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "{self:?}"
+        );
         serde_json::from_slice(&self.body).expect("JSON body")
     }
 }
@@ -139,7 +179,13 @@ pub fn bearer() -> (&'static str, String) {
 }
 
 /// One request on a fresh connection (`Connection: close`), the whole response read.
-pub async fn request(addr: SocketAddr, method: &str, target: &str, headers: &[(&str, String)], body: &[u8]) -> Reply {
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+) -> Reply {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut head = format!("{method} {target} HTTP/1.1\r\nHost: facegate\r\nConnection: close\r\n");
     for (k, v) in headers {
@@ -162,7 +208,12 @@ pub async fn get(addr: SocketAddr, target: &str) -> Reply {
 pub async fn read_head<R: AsyncBufRead + Unpin>(r: &mut R) -> (u16, Vec<(String, String)>) {
     let mut line = String::new();
     r.read_line(&mut line).await.unwrap();
-    let status = line.split_whitespace().nth(1).unwrap_or_else(|| panic!("status line {line:?}")).parse().unwrap();
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_else(|| panic!("status line {line:?}"))
+        .parse()
+        .unwrap();
     let mut headers = Vec::new();
     loop {
         line.clear();
@@ -178,7 +229,11 @@ pub async fn read_head<R: AsyncBufRead + Unpin>(r: &mut R) -> (u16, Vec<(String,
 
 pub async fn read_reply<R: AsyncBufRead + Unpin>(r: &mut R) -> Reply {
     let (status, headers) = read_head(r).await;
-    let mut reply = Reply { status, headers, body: Vec::new() };
+    let mut reply = Reply {
+        status,
+        headers,
+        body: Vec::new(),
+    };
     if reply.header("transfer-encoding") == Some("chunked") {
         while let Some(chunk) = read_chunk(r).await {
             reply.body.extend_from_slice(&chunk);
@@ -213,11 +268,20 @@ pub struct MjpegClient {
 impl MjpegClient {
     pub async fn open(addr: SocketAddr, target: &str) -> (u16, Self) {
         let mut s = TcpStream::connect(addr).await.unwrap();
-        let req = format!("GET {target} HTTP/1.1\r\nHost: facegate\r\nAuthorization: Bearer {TOKEN}\r\n\r\n");
+        let req = format!(
+            "GET {target} HTTP/1.1\r\nHost: facegate\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
+        );
         s.write_all(req.as_bytes()).await.unwrap();
         let mut reader = BufReader::new(s);
         let (status, headers) = read_head(&mut reader).await;
-        (status, Self { reader, headers, buf: Vec::new() })
+        (
+            status,
+            Self {
+                reader,
+                headers,
+                buf: Vec::new(),
+            },
+        )
     }
 
     /// The next JPEG of the stream and its frame number; `None` when the stream ended.
@@ -237,7 +301,10 @@ impl MjpegClient {
 fn parse_part(b: &[u8]) -> Option<(Vec<u8>, u64, usize)> {
     let head_end = b.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
     let head = std::str::from_utf8(&b[..head_end]).expect("part headers are text");
-    assert!(head.starts_with("--facegateframe\r\n"), "part starts with the boundary: {head:?}");
+    assert!(
+        head.starts_with("--facegateframe\r\n"),
+        "part starts with the boundary: {head:?}"
+    );
     assert!(head.contains("Content-Type: image/jpeg\r\n"), "{head:?}");
     let len: usize = head
         .lines()

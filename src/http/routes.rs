@@ -83,7 +83,7 @@ async fn route(app: &Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp
             only(&req, Method::GET).unwrap_or_else(|| match camera(&app.view, query) {
                 Ok(cam) => mjpeg::response(app.view.clone(), cam, app.shutdown.clone())
                     .unwrap_or_else(|e| respond::error(StatusCode::NOT_FOUND, &e.to_string())),
-                Err(r) => r,
+                Err((status, msg)) => respond::error(status, &msg),
             })
         }
         "/api/events" => only(&req, Method::GET).unwrap_or_else(|| events(&app.view, query)),
@@ -134,25 +134,21 @@ fn health(view: &LiveView) -> Response<Body> {
     )
 }
 
-/// The camera named by `?camera=`, or the only camera when there is one; else the error reply.
-fn camera(view: &LiveView, query: Option<&str>) -> Result<String, Response<Body>> {
+/// The camera named by `?camera=`, or the only camera when there is one; else the status and message.
+fn camera(view: &LiveView, query: Option<&str>) -> Result<String, (StatusCode, String)> {
     let names = view.cameras();
-    let asked =
-        query::param(query, "camera").map_err(|e| respond::error(StatusCode::BAD_REQUEST, &e))?;
+    let asked = query::param(query, "camera").map_err(|e| (StatusCode::BAD_REQUEST, e))?;
     match (asked, names.as_slice()) {
         (Some(name), _) if names.contains(&name) => Ok(name),
-        (Some(name), _) => Err(respond::error(
+        (Some(name), _) => Err((
             StatusCode::NOT_FOUND,
-            &format!("no camera named '{name}' (cameras: {})", names.join(", ")),
+            format!("no camera named '{name}' (cameras: {})", names.join(", ")),
         )),
         (None, [only]) => Ok(only.clone()),
-        (None, []) => Err(respond::error(
-            StatusCode::NOT_FOUND,
-            "no cameras are configured",
-        )),
-        (None, _) => Err(respond::error(
+        (None, []) => Err((StatusCode::NOT_FOUND, "no cameras are configured".into())),
+        (None, _) => Err((
             StatusCode::BAD_REQUEST,
-            &format!(
+            format!(
                 "which camera? add ?camera=NAME (cameras: {})",
                 names.join(", ")
             ),
@@ -163,7 +159,7 @@ fn camera(view: &LiveView, query: Option<&str>) -> Result<String, Response<Body>
 async fn snapshot(app: &Arc<App>, query: Option<&str>) -> Response<Body> {
     let cam = match camera(&app.view, query) {
         Ok(c) => c,
-        Err(r) => return r,
+        Err((status, msg)) => return respond::error(status, &msg),
     };
     match app.view.snapshot(&cam).await {
         Ok(s) => {

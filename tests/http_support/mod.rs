@@ -70,7 +70,7 @@ impl Enroller for GalleryEnroller {
             .map_err(|e| e.to_string())?;
         let sample = EnrollSample {
             embedding: face.observation.embedding.clone(),
-            quality: quality.clone(),
+            quality,
             source: "http upload".into(),
         };
         let n = self

@@ -112,7 +112,7 @@ async fn next_part(
         }
         let newest = *versions.borrow_and_update();
         if newest > last {
-            match view.snapshot(&camera).await {
+            match view.frame_after(&camera, last).await {
                 Ok(s) if s.version > last => {
                     return Some((part(&s.jpeg, s.frame_seq), s.version, versions));
                 }

@@ -100,8 +100,9 @@ struct Slot {
 
 struct SlotState {
     latest: Option<Arc<Latest>>,
-    /// Overlay JPEG and the version it shows.
-    jpeg: Option<(u64, Bytes)>,
+    /// The most recent overlay JPEG (possibly of an older frame than `latest`): streams that have sent
+    /// an even older one can take it without waiting for a new encoding.
+    jpeg: Option<Snapshot>,
     status: CameraStatus,
     /// The most recent decision on this camera and when it arrived.
     last_decision: Option<(Decision, Instant)>,
@@ -193,7 +194,6 @@ impl LiveView {
                     }))
                 }
             }
-            st.jpeg = None;
             st.status = CameraStatus::Streaming;
             st.last_publish = Some(Instant::now());
             version
@@ -293,13 +293,24 @@ impl LiveView {
     /// The overlay JPEG of the camera's newest frame, encoded now if no viewer has asked for this frame yet.
     /// The encoding runs on tokio's blocking pool, never on the async workers.
     pub async fn snapshot(&self, camera: &str) -> Result<Snapshot, ViewError> {
+        self.encoded(camera, None).await
+    }
+
+    /// An overlay JPEG of a frame newer than version `last`, for a live stream: the one already encoded
+    /// when it is newer (viewers who ask at different moments share encodings instead of each encoding the
+    /// newest frame), else the newest frame, encoded now.
+    pub(crate) async fn frame_after(&self, camera: &str, last: u64) -> Result<Snapshot, ViewError> {
+        self.encoded(camera, Some(last)).await
+    }
+
+    async fn encoded(&self, camera: &str, after: Option<u64>) -> Result<Snapshot, ViewError> {
         let slot = self.slot(camera)?;
-        if let Some(s) = cached(&slot, camera)? {
+        if let Some(s) = cached(&slot, camera, after)? {
             return Ok(s);
         }
         let _encoding = slot.encoding.lock().await;
-        // Another viewer may have encoded this frame while we waited.
-        if let Some(s) = cached(&slot, camera)? {
+        // Another viewer may have encoded a frame we can use while we waited.
+        if let Some(s) = cached(&slot, camera, after)? {
             return Ok(s);
         }
         let (latest, decision) = {
@@ -328,21 +339,13 @@ impl LiveView {
         .await
         .map_err(|e| ViewError::Encode(e.to_string()))?
         .map_err(|e| ViewError::Encode(e.to_string()))?;
-        let jpeg = Bytes::from(jpeg);
-        let mut st = lock(&slot.state);
-        // Cache it unless a newer frame arrived meanwhile (then the next viewer encodes that one).
-        if st
-            .latest
-            .as_ref()
-            .is_some_and(|l| l.version == latest.version)
-        {
-            st.jpeg = Some((latest.version, jpeg.clone()));
-        }
-        Ok(Snapshot {
-            jpeg,
+        let snapshot = Snapshot {
+            jpeg: Bytes::from(jpeg),
             version: latest.version,
             frame_seq: latest.frame_seq,
-        })
+        };
+        lock(&slot.state).jpeg = Some(snapshot.clone());
+        Ok(snapshot)
     }
 
     fn slot(&self, camera: &str) -> Result<Arc<Slot>, ViewError> {
@@ -373,8 +376,9 @@ impl LiveView {
     }
 }
 
-/// The cached overlay of the newest frame, if it is encoded already.
-fn cached(slot: &Slot, camera: &str) -> Result<Option<Snapshot>, ViewError> {
+/// The cached overlay if it will do: of the newest frame (`after` = `None`), or of any frame newer than
+/// version `after`.
+fn cached(slot: &Slot, camera: &str, after: Option<u64>) -> Result<Option<Snapshot>, ViewError> {
     let st = lock(&slot.state);
     let latest = st
         .latest
@@ -383,10 +387,9 @@ fn cached(slot: &Slot, camera: &str) -> Result<Option<Snapshot>, ViewError> {
     Ok(st
         .jpeg
         .as_ref()
-        .filter(|(v, _)| *v == latest.version)
-        .map(|(v, jpeg)| Snapshot {
-            jpeg: jpeg.clone(),
-            version: *v,
-            frame_seq: latest.frame_seq,
-        }))
+        .filter(|s| match after {
+            None => s.version == latest.version,
+            Some(last) => s.version > last,
+        })
+        .cloned())
 }

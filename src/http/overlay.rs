@@ -5,7 +5,6 @@
 //! white = still deciding. Text uses the built-in [`super::font`], scaled with the frame so it stays legible
 //! from 320 px to 1920 px wide. Everything is clipped to the frame: a box half outside never panics.
 
-use image::codecs::jpeg::JpegEncoder;
 use image::{Rgb, RgbImage};
 
 use super::font::{self, GLYPH_H, GLYPH_W};
@@ -76,11 +75,19 @@ pub fn draw(img: &mut RgbImage, info: &OverlayInfo) {
 }
 
 /// Copy `frame`, draw the overlay and encode it as JPEG.
-pub fn render_jpeg(frame: &RgbImage, info: &OverlayInfo) -> Result<Vec<u8>, image::ImageError> {
+pub fn render_jpeg(frame: &RgbImage, info: &OverlayInfo) -> Result<Vec<u8>, String> {
     let mut img = frame.clone();
     draw(&mut img, info);
+    let (w, h) = img.dimensions();
+    let too_big = || format!("a {w}x{h} frame is larger than JPEG allows (65535 px a side)");
+    let (w16, h16) = (
+        u16::try_from(w).map_err(|_| too_big())?,
+        u16::try_from(h).map_err(|_| too_big())?,
+    );
     let mut out = Vec::with_capacity(64 << 10);
-    JpegEncoder::new_with_quality(&mut out, JPEG_QUALITY).encode_image(&img)?;
+    jpeg_encoder::Encoder::new(&mut out, JPEG_QUALITY)
+        .encode(img.as_raw(), w16, h16, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| e.to_string())?;
     Ok(out)
 }
 

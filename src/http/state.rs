@@ -338,7 +338,7 @@ impl LiveView {
         })
         .await
         .map_err(|e| ViewError::Encode(e.to_string()))?
-        .map_err(|e| ViewError::Encode(e.to_string()))?;
+        .map_err(ViewError::Encode)?;
         let snapshot = Snapshot {
             jpeg: Bytes::from(jpeg),
             version: latest.version,

@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Installs ffmpeg, which the capture tests use to turn the evaluation videos in ../shared/faces into MJPEG
-# files and image folders at test time (media is never committed). Idempotent and quiet when done: a stamp
-# holds exactly what was installed.
+# Installs what capture needs: ffmpeg, which the capture tests use to turn the evaluation videos in
+# ../shared/faces into MJPEG files and image folders at test time (media is never committed), and libclang,
+# which the `v4l` crate's build (bindgen over the kernel's videodev2.h) loads. Idempotent and quiet when done:
+# a stamp holds exactly what was installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 
-want="ffmpeg"
+want="ffmpeg libclang-dev"
 stamp="$FACEGATE_CACHE/apt-media.stamp"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! command -v ffmpeg >/dev/null; then
   echo "== apt: $want"

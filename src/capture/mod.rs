@@ -8,9 +8,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use image::RgbImage;
 
+pub mod http;
+pub mod latest;
 pub mod mjpeg;
+pub mod pixels;
 pub mod replay;
+#[cfg(target_os = "linux")]
+pub mod v4l2;
 
+pub use latest::{LatestSource, Mailbox, Payload};
 pub use replay::{Pace, ReplayOptions, ReplaySource};
 
 use crate::config::SourceConfig;
@@ -68,13 +74,28 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn FrameSource>, CaptureError>
             };
             Ok(Box::new(ReplaySource::open(path, opts)?))
         }
+        #[cfg(target_os = "linux")]
+        SourceConfig::V4l2 {
+            device,
+            width,
+            height,
+            fps,
+        } => {
+            let opts = v4l2::V4l2Options {
+                width: *width,
+                height: *height,
+                fps: *fps,
+            };
+            Ok(Box::new(v4l2::V4l2Source::open(device, opts)?))
+        }
+        #[cfg(not(target_os = "linux"))]
         SourceConfig::V4l2 { device, .. } => Err(CaptureError::Other {
             source_name: device.display().to_string(),
-            reason: "V4L2 capture is not built into this version yet".to_string(),
+            reason: "V4L2 cameras exist only on Linux".to_string(),
         }),
-        SourceConfig::Http { url } => Err(CaptureError::Other {
-            source_name: url.clone(),
-            reason: "HTTP capture is not built into this version yet".to_string(),
-        }),
+        SourceConfig::Http { url } => Ok(Box::new(http::HttpSource::open(
+            url,
+            http::HttpOptions::default(),
+        )?)),
     }
 }

@@ -2,10 +2,11 @@
 # Runs a program in a QEMU VM that has real V4L2 devices, which the host kernel lacks (../shared/TESTBED.md):
 #   scripts/v4l2-vm.sh BINARY [ARGS...]
 # The VM boots Debian 12's own kernel with the `vivid` test driver (/dev/video0-3, YUYV and many raw formats)
-# and `v4l2loopback` (built here from Debian's dkms source against the matching headers: /dev/video4, fed
-# with JPEG frames by the program itself). BINARY plus the libraries `ldd` names are packed into an initramfs
-# with a static busybox; it runs as root with FACEGATE_V4L2_GUEST=1, its output comes on the console (this
-# script's stdout), and the script exits with BINARY's exit status.
+# and `v4l2loopback` (built here from Debian's dkms source against the matching headers: /dev/video4 and
+# /dev/video5, fed with frames by the program itself). BINARY plus the libraries `ldd` names are packed into an
+# initramfs with a static busybox; it runs as root with FACEGATE_V4L2_GUEST=1, its output comes on the console
+# (this script's stdout), and the script exits with BINARY's exit status. Software emulation (TCG) by default:
+# /dev/kvm may exist without working; FACEGATE_VM_ACCEL=kvm uses it.
 # Everything downloaded or built is cached under $FACEGATE_CACHE/v4l2-vm (per kernel version), so only the
 # first run on a machine downloads (~75 MB) and builds (~2 s); later runs boot in a few seconds.
 set -euo pipefail
@@ -92,7 +93,7 @@ done
   echo 'for m in $(cat /modules/order); do'
   echo '  case $m in'
   echo '    vivid) insmod /modules/vivid.ko n_devs=1 ;;'
-  echo '    v4l2loopback) insmod /modules/v4l2loopback.ko devices=1 video_nr=4 card_label=facegate-loopback exclusive_caps=0 max_buffers=4 ;;'
+  echo '    v4l2loopback) insmod /modules/v4l2loopback.ko devices=2 video_nr=4,5 card_label=facegate-mjpeg,facegate-grey exclusive_caps=0 max_buffers=4 ;;'
   echo '    *) insmod /modules/$m.ko ;;'
   echo '  esac || echo "FACEGATE_VM: insmod $m failed"'
   echo 'done'

@@ -99,24 +99,35 @@ fn run(path: &Path, opts: V4l2Options, mb: &Mailbox, negotiated: &Mutex<Option<N
     let mut backoff = BACKOFF_FIRST;
     let mut last_reason = String::new();
     while !mb.is_closed() {
-        let reason = match session(path, opts, mb, negotiated) {
+        let (reason, unusable) = match session(path, opts, mb, negotiated) {
             Ok(()) => return, // the consumer is gone
-            Err(Failure { reason, streamed }) => {
+            Err(Failure {
+                reason,
+                streamed,
+                unusable,
+            }) => {
                 if streamed {
                     backoff = BACKOFF_FIRST;
                     last_reason.clear();
                 }
-                reason
+                (reason, unusable)
             }
         };
         // One report per outage, not one per retry.
         if reason != last_reason {
             tracing::warn!(device = %name, "{reason}; retrying");
-            let gone = CaptureError::Disconnected {
-                source_name: name.clone(),
-                reason: reason.clone(),
+            let error = if unusable {
+                CaptureError::Other {
+                    source_name: name.clone(),
+                    reason: reason.clone(),
+                }
+            } else {
+                CaptureError::Disconnected {
+                    source_name: name.clone(),
+                    reason: reason.clone(),
+                }
             };
-            if !mb.error(gone) {
+            if !mb.error(error) {
                 return;
             }
             last_reason = reason;
@@ -132,12 +143,15 @@ fn run(path: &Path, opts: V4l2Options, mb: &Mailbox, negotiated: &Mutex<Option<N
 struct Failure {
     reason: String,
     streamed: bool,
+    /// The device is there but cannot be used as configured (pixel format): `Other`, not `Disconnected`.
+    unusable: bool,
 }
 
 fn fail(reason: String) -> Failure {
     Failure {
         reason,
         streamed: false,
+        unusable: false,
     }
 }
 
@@ -149,7 +163,10 @@ fn session(
     negotiated: &Mutex<Option<Negotiated>>,
 ) -> Result<(), Failure> {
     let dev = Device::with_path(path).map_err(|e| fail(format!("cannot open: {e}")))?;
-    let got = configure(&dev, path, opts).map_err(fail)?;
+    let got = configure(&dev, path, opts).map_err(|reason| Failure {
+        unusable: true,
+        ..fail(reason)
+    })?;
     let yuyv = got.fourcc == "YUYV";
     let fmt = dev
         .format()
@@ -169,16 +186,16 @@ fn session(
             Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                 if last_frame.elapsed() >= STALL {
                     return Err(Failure {
-                        reason: format!("no frame for {} s", STALL.as_secs()),
                         streamed,
+                        ..fail(format!("no frame for {} s", STALL.as_secs()))
                     });
                 }
                 continue;
             }
             Err(e) => {
                 return Err(Failure {
-                    reason: format!("capture failed: {e}"),
                     streamed,
+                    ..fail(format!("capture failed: {e}"))
                 })
             }
         };

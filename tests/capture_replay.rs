@@ -72,6 +72,7 @@ fn mjpeg_file_plays_every_frame_at_its_media_time_with_ffmpegs_bytes() {
     let mut folder =
         ReplaySource::open(&tmp.path().join("ffmpeg"), opts(30.0, Pace::Fast, false)).unwrap();
     let mut n = 0;
+    let t = Instant::now();
     while let Some(frame) = src.next_frame().unwrap() {
         assert_eq!(frame.seq, n);
         assert_eq!(frame.pts, Duration::from_secs_f64(n as f64 / 30.0));
@@ -85,6 +86,10 @@ fn mjpeg_file_plays_every_frame_at_its_media_time_with_ffmpegs_bytes() {
         n += 1;
     }
     assert_eq!(n, CLIP_FRAMES, "ffprobe counts 250 frames in the clip");
+    eprintln!(
+        "fast replay: {n} frames of 480x480 in {:.2} s",
+        t.elapsed().as_secs_f64()
+    );
     assert_eq!(src.dropped(), 0);
     assert!(src.next_frame().unwrap().is_none(), "stays ended");
     assert!(folder.next_frame().unwrap().is_none());
@@ -309,4 +314,95 @@ fn unusable_paths_and_options_are_clear_errors() {
         format!("source {}: the file holds no JPEG frames", junk.display())
     );
     assert!(src.next_frame().unwrap().is_none());
+}
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn a_long_mjpeg_stream_is_read_in_pieces_not_whole() {
+    // 30 copies of the clip (143 MB) through a FIFO, which cannot be read whole or seeked; real-time pace
+    // at an absurd fps makes the replay skip through it, splitting every frame but decoding few.
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = std::fs::read(clip_mjpeg(tmp.path())).unwrap();
+    let fifo = tmp.path().join("fifo.mjpeg");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let writer_path = fifo.clone();
+    let writer = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(writer_path)
+            .unwrap();
+        for _ in 0..30 {
+            std::io::Write::write_all(&mut f, &clip).unwrap();
+        }
+        clip.len() * 30
+    });
+    let before = rss_kib();
+    let mut src = ReplaySource::open(&fifo, opts(1.0e6, Pace::Realtime, false)).unwrap();
+    let (mut delivered, mut last) = (0, 0);
+    while let Some(f) = src.next_frame().unwrap() {
+        delivered += 1;
+        last = f.seq;
+    }
+    let grew_mib = rss_kib().saturating_sub(before) / 1024;
+    let bytes = writer.join().unwrap();
+    assert_eq!(bytes, 143_351_490);
+    assert_eq!(last, 30 * CLIP_FRAMES - 1, "the last frame is delivered");
+    assert_eq!(src.dropped() + delivered, 30 * CLIP_FRAMES);
+    eprintln!(
+        "143 MB stream: {delivered} frames decoded, {} dropped, RSS grew {grew_mib} MiB",
+        src.dropped()
+    );
+    assert!(grew_mib < 40, "RSS grew {grew_mib} MiB reading 143 MB");
+}
+
+#[test]
+fn capture_open_builds_the_configured_source() {
+    use facegate::capture::open;
+    use facegate::config::SourceConfig;
+    let tmp = tempfile::tempdir().unwrap();
+    let mjpeg = clip_mjpeg(tmp.path());
+    // A configured replay plays in real time: 3 frames at 20 fps take 0.1 s.
+    let mut src = open(&SourceConfig::Replay {
+        path: mjpeg.clone(),
+        fps: 20,
+        looped: false,
+    })
+    .unwrap();
+    assert_eq!(src.name(), mjpeg.display().to_string());
+    let t = Instant::now();
+    for seq in 0..3 {
+        assert_eq!(src.next_frame().unwrap().unwrap().seq, seq);
+    }
+    assert!(
+        t.elapsed() >= Duration::from_millis(100),
+        "{:?}",
+        t.elapsed()
+    );
+    // A camera that is not there is a disconnection reported by the source (it keeps retrying).
+    let mut cam = open(&SourceConfig::V4l2 {
+        device: "/dev/video-facegate-missing".into(),
+        width: 640,
+        height: 480,
+        fps: 10,
+    })
+    .unwrap();
+    assert_eq!(
+        cam.next_frame().unwrap_err().to_string(),
+        "source /dev/video-facegate-missing disconnected: cannot open: No such file or directory (os error 2)"
+    );
+    let err = open(&SourceConfig::Http {
+        url: "https://cam.local/stream".into(),
+    })
+    .err()
+    .unwrap();
+    assert!(matches!(err, CaptureError::Other { .. }), "{err}");
 }

@@ -1,9 +1,10 @@
-//! The command line: `enroll`, `identify`, `embed`, `people`, `models`, `bench`, `replay`, `events`.
+//! The command line: `enroll`, `identify`, `embed`, `people`, `models`, `config`, `bench`, `replay`, `events`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]. Commands over many images report each file's outcome and go on
 //! with the others; the exit code is non-zero when any file failed. This is the top of the program, so errors
 //! are `anyhow` here and typed everywhere below.
 
+mod config;
 mod enroll;
 mod identify;
 mod output;
@@ -54,6 +55,9 @@ pub enum Command {
     /// Model files: check that each is present and intact.
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// Service options (the add-on's options.json): check them without starting anything.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// ESPHome boards: list a board's entities and states, unlock / lock, call the lift, run the simulator.
     Esphome(crate::esphome::cli::EsphomeArgs),
     /// Per-stage and whole-pipeline latency (median, p95) and peak memory, at 1 and 2 threads.
@@ -172,6 +176,16 @@ pub enum ModelsCommand {
     Check,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate an options file; every problem is printed with the option it concerns. Exit code 1 if any.
+    Check {
+        /// Options JSON, as the Supervisor writes it.
+        #[arg(long, value_name = "FILE", default_value = "/data/options.json")]
+        options: PathBuf,
+    },
+}
+
 /// Run a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     setup::threads(cli.global.threads)?;
@@ -183,6 +197,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::People(PeopleCommand::List { db, json }) => people::list(&db, json),
         Command::People(PeopleCommand::Remove { db, name }) => people::remove(&db, &name),
         Command::Models(ModelsCommand::Check) => setup::models_check(g),
+        Command::Config(ConfigCommand::Check { options }) => config::check(&options),
         Command::Esphome(a) => crate::esphome::cli::run(a).map(|()| ExitCode::SUCCESS),
         Command::Replay(a) => replay::replay(g, &a),
         Command::Events(a) => replay::events(&a),

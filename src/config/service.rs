@@ -107,14 +107,15 @@ fn default_fps() -> u32 {
 #[serde(deny_unknown_fields)]
 pub struct GateConfig {
     pub name: String,
-    /// The ESPHome board; none means decisions are only published (Home Assistant acts).
-    #[serde(default)]
+    /// The ESPHome board; none (or `{}`, as the add-on's form leaves it) means decisions are only published
+    /// (Home Assistant acts).
+    #[serde(default, with = "empty_is_none")]
     pub board: Option<BoardConfig>,
     /// Object id of the `lock` entity to unlock on a grant.
     #[serde(default)]
     pub lock: Option<String>,
-    /// The lift driven on a grant.
-    #[serde(default)]
+    /// The lift driven on a grant; none or `{}` = no lift.
+    #[serde(default, with = "empty_is_none")]
     pub lift: Option<LiftConfig>,
 }
 
@@ -255,10 +256,17 @@ fn err(option: impl Into<String>, problem: impl Into<String>) -> ConfigError {
 }
 
 impl ServiceConfig {
-    /// Parses options JSON (the add-on's `/data/options.json`), then validates it.
+    /// Parses options JSON (the add-on's `/data/options.json`), then validates it. A value of the wrong type or
+    /// an unknown key is reported at its path (`mqtt.port`, `cameras[0].source`); broken JSON as `(options)`
+    /// with its line and column.
     pub fn from_json(text: &str) -> Result<Self, Vec<ConfigError>> {
-        let cfg: Self =
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| vec![err("(options)", e.to_string())])?;
+        // From a Value, serde's messages carry no line/column: the path says where.
+        let cfg: Self = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            vec![serde_problem(&path, &e.into_inner().to_string())]
+        })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -266,7 +274,8 @@ impl ServiceConfig {
     /// Everything serde cannot check: references between sections, ranges, key formats. All problems at once.
     pub fn validate(&self) -> Result<(), Vec<ConfigError>> {
         let mut errors = Vec::new();
-        let v = &self.vision;
+        let (v, l) = (&self.vision, &self.liveness);
+        // The same ranges as the add-on's schema (config.yaml; tests/addon_manifest.rs keeps them in step).
         for (name, value, lo, hi) in [
             ("vision.detect_threshold", v.detect_threshold, 0.05, 1.0),
             ("vision.match_threshold", v.match_threshold, 0.1, 1.2),
@@ -276,13 +285,46 @@ impl ServiceConfig {
                 0.0,
                 1.0,
             ),
+            ("liveness.blink_window_s", l.blink_window_s, 0.5, 60.0),
+            ("liveness.cooldown_s", l.cooldown_s, 0.0, 3600.0),
         ] {
-            if !(lo..=hi).contains(&value) {
-                errors.push(err(
-                    name,
-                    format!("{value} is out of range, expected {lo}..={hi}"),
-                ));
+            in_range(name.into(), value, lo, hi, &mut errors);
+        }
+        for (name, value, lo, hi) in [
+            ("vision.threads", v.threads as i64, 0, 64),
+            ("liveness.min_frames", l.min_frames.into(), 1, 100),
+            (
+                "storage.audit_retention_days",
+                self.storage.audit_retention_days.into(),
+                1,
+                3650,
+            ),
+            ("mqtt.port", self.mqtt.port.into(), 1, 65535),
+            ("http.port", self.http.port.into(), 1, 65535),
+        ] {
+            in_range(name.into(), value, lo, hi, &mut errors);
+        }
+        for (i, cam) in self.cameras.iter().enumerate() {
+            let at = |field: &str| format!("cameras[{i}].source.{field}");
+            match &cam.source {
+                SourceConfig::V4l2 {
+                    width, height, fps, ..
+                } => {
+                    in_range(at("width"), i64::from(*width), 16, 7680, &mut errors);
+                    in_range(at("height"), i64::from(*height), 16, 4320, &mut errors);
+                    in_range(at("fps"), i64::from(*fps), 1, 60, &mut errors);
+                }
+                SourceConfig::Replay { fps, .. } => {
+                    in_range(at("fps"), i64::from(*fps), 1, 60, &mut errors)
+                }
+                SourceConfig::Http { .. } => {}
             }
+        }
+        if self.cameras.is_empty() {
+            errors.push(err(
+                "cameras",
+                "is empty; add at least one camera: a name, the gate it watches and a source (e.g. type v4l2, device /dev/video0)",
+            ));
         }
         let gates = unique_names(
             "gates",
@@ -309,6 +351,14 @@ impl ServiceConfig {
         }
         for (i, gate) in self.gates.iter().enumerate() {
             if let Some(board) = &gate.board {
+                let port = i64::from(board.port);
+                in_range(
+                    format!("gates[{i}].board.port"),
+                    port,
+                    1,
+                    65535,
+                    &mut errors,
+                );
                 if board.host.trim().is_empty() {
                     errors.push(err(
                         format!("gates[{i}].board.host"),
@@ -365,6 +415,49 @@ impl ServiceConfig {
     }
 }
 
+/// A serde message in the user's terms: a missing field is named as the option itself, Rust type names become
+/// plain words.
+fn serde_problem(path: &str, message: &str) -> ConfigError {
+    let at = |field: &str| match path {
+        "." => field.to_string(),
+        p => format!("{p}.{field}"),
+    };
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.strip_suffix('`'))
+    {
+        return err(at(field), "is missing");
+    }
+    let mut problem = message.to_string();
+    for (rust, words) in [
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        ("expected u32", "expected a whole number, 0 or more"),
+        ("expected usize", "expected a whole number, 0 or more"),
+        ("expected i32", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected a boolean", "expected true or false"),
+    ] {
+        problem = problem.replace(rust, words);
+    }
+    err(if path == "." { "(options)" } else { path }, problem)
+}
+
+/// Pushes an error naming `option` when `value` is outside `lo..=hi`.
+fn in_range<T: PartialOrd + Copy + std::fmt::Display>(
+    option: String,
+    value: T,
+    lo: T,
+    hi: T,
+    errors: &mut Vec<ConfigError>,
+) {
+    if !(lo..=hi).contains(&value) {
+        errors.push(err(
+            option,
+            format!("{value} is out of range, expected {lo}..={hi}"),
+        ));
+    }
+}
+
 fn unique_names<'a>(
     section: &str,
     names: impl Iterator<Item = &'a str>,
@@ -388,4 +481,88 @@ fn unique_names<'a>(
 fn is_noise_key(key: &str) -> bool {
     use base64::Engine;
     matches!(base64::engine::general_purpose::STANDARD.decode(key.trim()), Ok(b) if b.len() == 32)
+}
+
+/// `Option<T>` where an empty map also means none: the add-on's Supervisor requires every nested section to be
+/// present, so a gate without a board carries `board: {}`. Serialises none as `{}` for the same reason.
+mod empty_is_none {
+    use serde::de::{DeserializeOwned, Error};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::Value;
+
+    pub fn deserialize<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+    where
+        D: Deserializer<'de>,
+        T: DeserializeOwned,
+    {
+        match Option::<Value>::deserialize(d)? {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Object(m)) if m.is_empty() => Ok(None),
+            Some(v) => T::deserialize(v).map(Some).map_err(D::Error::custom),
+        }
+    }
+
+    pub fn serialize<S, T>(v: &Option<T>, s: S) -> Result<S::Ok, S::Error>
+    where
+        S: Serializer,
+        T: Serialize,
+    {
+        match v {
+            Some(t) => t.serialize(s),
+            None => serde_json::Map::new().serialize(s),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_board_or_lift_is_none_and_none_is_written_as_empty() {
+        let gate: GateConfig =
+            serde_json::from_str(r#"{"name": "Door", "board": {}, "lift": {}}"#).unwrap();
+        assert_eq!((gate.board.clone(), gate.lift.clone()), (None, None));
+        let back = serde_json::to_value(&gate).unwrap();
+        assert_eq!(back["board"], serde_json::json!({}));
+        assert_eq!(back["lift"], serde_json::json!({}));
+        let bad = serde_json::from_str::<GateConfig>(r#"{"name": "Door", "board": {"prot": 1}}"#);
+        assert!(bad
+            .unwrap_err()
+            .to_string()
+            .contains("unknown field `prot`"));
+    }
+
+    #[test]
+    fn serde_messages_name_the_missing_option_in_plain_words() {
+        let e = serde_problem("cameras[0].source", "missing field `device`");
+        assert_eq!(e.to_string(), "option cameras[0].source.device: is missing");
+        let e = serde_problem(".", "missing field `x`");
+        assert_eq!(e.option, "x");
+        let e = serde_problem("http.port", "invalid type: string \"a\", expected u16");
+        assert_eq!(
+            e.problem,
+            "invalid type: string \"a\", expected a whole number from 0 to 65535"
+        );
+    }
+
+    #[test]
+    fn no_camera_and_out_of_range_numbers_are_refused() {
+        let errs = ServiceConfig::default().validate().unwrap_err();
+        let options: Vec<&str> = errs.iter().map(|e| e.option.as_str()).collect();
+        assert_eq!(options, ["cameras"]);
+        let mut cfg = ServiceConfig::default();
+        cfg.liveness.cooldown_s = -1.0;
+        cfg.storage.audit_retention_days = 0;
+        let errs = cfg.validate().unwrap_err();
+        let options: Vec<&str> = errs.iter().map(|e| e.option.as_str()).collect();
+        assert_eq!(
+            options,
+            [
+                "liveness.cooldown_s",
+                "storage.audit_retention_days",
+                "cameras"
+            ]
+        );
+    }
 }

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Start script of the facegate add-on (the image's CMD; scripts/addon-native.sh runs it natively).
+#  1. Checks the options (/data/options.json): a bad option stops here with a message naming it.
+#  2. When mqtt.host is empty, asks the Supervisor for its MQTT service (the Mosquitto add-on) and fills in
+#     host, port, username and password.
+#  3. Writes the effective options (readable by root only) and replaces itself with `facegate run`.
+# Overridable for tests and native runs: FACEGATE_OPTIONS, FACEGATE_BIN, FACEGATE_RUNTIME_DIR, SUPERVISOR_URL.
+set -euo pipefail
+
+options="${FACEGATE_OPTIONS:-/data/options.json}"
+facegate="${FACEGATE_BIN:-/usr/bin/facegate}"
+runtime="${FACEGATE_RUNTIME_DIR:-/run/facegate}"
+supervisor="${SUPERVISOR_URL:-http://supervisor}"
+
+log() { echo "[facegate add-on] $*" >&2; }
+
+if [ ! -r "$options" ]; then
+  log "cannot read the options file $options"
+  exit 1
+fi
+# Every problem at once, each naming its option (the same validation `facegate run` does).
+"$facegate" config check --options "$options" >/dev/null
+
+host="$(jq -r '.mqtt.host // ""' "$options")"
+umask 077
+mkdir -p "$runtime"
+effective="$runtime/options.json"
+if [ -n "$host" ]; then
+  log "MQTT broker from the options: $host:$(jq -r '.mqtt.port // 1883' "$options")"
+  cp "$options" "$effective"
+else
+  if [ -z "${SUPERVISOR_TOKEN:-}" ]; then
+    log "option mqtt.host is empty and there is no Supervisor to ask (SUPERVISOR_TOKEN is not set); set mqtt.host"
+    exit 1
+  fi
+  if ! answer="$(curl -fsS --max-time 10 -H "Authorization: Bearer $SUPERVISOR_TOKEN" "$supervisor/services/mqtt" 2>&1)"; then
+    log "option mqtt.host is empty and the Supervisor offers no MQTT service ($answer); install the Mosquitto broker add-on or set mqtt.host"
+    exit 1
+  fi
+  if [ "$(jq -r '.result // ""' <<<"$answer")" != "ok" ] || [ -z "$(jq -r '.data.host // ""' <<<"$answer")" ]; then
+    log "option mqtt.host is empty and the Supervisor's MQTT service answer has no broker: $(jq -c '{result, message}' <<<"$answer" 2>/dev/null || echo "not JSON")"
+    exit 1
+  fi
+  if [ "$(jq -r '.data.ssl // false' <<<"$answer")" = "true" ]; then
+    log "the Supervisor's broker wants TLS; facegate connects without it unless mqtt.ca_file is set"
+  fi
+  jq --argjson d "$(jq '.data' <<<"$answer")" \
+    '.mqtt.host = $d.host | .mqtt.port = ($d.port // 1883)
+     | .mqtt.username = ($d.username // "") | .mqtt.password = ($d.password // "")' \
+    "$options" >"$effective"
+  log "MQTT broker from the Supervisor: $(jq -r '"\(.data.host):\(.data.port) (user \(.data.username // ""))"' <<<"$answer")"
+fi
+
+exec "$facegate" run --options "$effective"

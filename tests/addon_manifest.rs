@@ -1,0 +1,419 @@
+//! The add-on manifest (`config.yaml`) against facegate's own configuration: every option facegate reads is in
+//! the schema with the right type and optionality, and nothing else is; the schema's ranges are exactly the
+//! ones facegate enforces; the defaults are a valid configuration (and pass the Supervisor's rules); and the
+//! translations name and describe every option.
+
+mod addon_support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use addon_support::{element, leaves, load_yaml, range, repo, supervisor_check};
+use facegate::config::{
+    AccessLevel, BoardConfig, CameraConfig, GateConfig, LiftConfig, MqttConfig, Secret,
+    ServiceConfig, SourceConfig,
+};
+use serde_json::Value;
+
+/// Every secret in the populated configuration has this value, so its leaves can be told apart.
+const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// A configuration with every optional part present and every source kind used: its JSON form is the list
+/// of options facegate reads.
+fn populated() -> ServiceConfig {
+    let mut cfg = ServiceConfig {
+        mqtt: MqttConfig {
+            host: "core-mosquitto".into(),
+            username: "facegate".into(),
+            password: Secret::new(SECRET),
+            ca_file: Some("/ssl/ca.pem".into()),
+            ..MqttConfig::default()
+        },
+        ..ServiceConfig::default()
+    };
+    let sources = [
+        SourceConfig::V4l2 {
+            device: "/dev/video0".into(),
+            width: 640,
+            height: 480,
+            fps: 10,
+        },
+        SourceConfig::Http {
+            url: "http://cam.local/mjpeg".into(),
+        },
+        SourceConfig::Replay {
+            path: "/share/door.mjpeg".into(),
+            fps: 10,
+            looped: true,
+        },
+    ];
+    for (i, source) in sources.into_iter().enumerate() {
+        cfg.cameras.push(CameraConfig {
+            name: format!("Camera {i}"),
+            source,
+            gate: "Lift".into(),
+        });
+    }
+    cfg.gates.push(GateConfig {
+        name: "Lift".into(),
+        board: Some(BoardConfig {
+            host: "lift.local".into(),
+            port: 6053,
+            encryption_key: Secret::new(SECRET),
+        }),
+        lock: Some("door_lock".into()),
+        lift: Some(LiftConfig {
+            target_floor: "target_floor".into(),
+            current_floor: "current_floor".into(),
+            floors: vec![0, 1],
+        }),
+    });
+    cfg.access_levels.push(AccessLevel {
+        name: "guest".into(),
+        actuate: true,
+        gates: vec!["Lift".into()],
+        floor: Some(1),
+        schedule: vec!["Mon-Fri 08:00-18:00".into()],
+    });
+    cfg.http.token = Secret::new(SECRET);
+    cfg.validate()
+        .expect("the populated configuration is valid");
+    cfg
+}
+
+fn manifest() -> Value {
+    load_yaml(&repo().join("config.yaml"))
+}
+
+/// The options facegate reads, each with one example value, from the populated configuration.
+fn facegate_options() -> BTreeMap<String, Value> {
+    let json = serde_json::to_value(populated()).unwrap();
+    leaves(&json)
+        .into_iter()
+        .map(|(path, values)| (path, values[0].clone()))
+        .collect()
+}
+
+fn schema_elements() -> BTreeMap<String, String> {
+    leaves(&manifest()["schema"])
+        .into_iter()
+        .map(|(path, v)| {
+            (
+                path,
+                v[0].as_str()
+                    .expect("schema leaves are strings")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn manifest_follows_the_add_on_conventions() {
+    let m = manifest();
+    assert_eq!(m["name"], "facegate");
+    assert_eq!(m["slug"], "facegate");
+    assert_eq!(
+        m["version"],
+        env!("CARGO_PKG_VERSION"),
+        "config.yaml version = Cargo.toml version"
+    );
+    assert!(m["description"].as_str().unwrap().len() > 40);
+    assert!(m["url"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(m["arch"], serde_json::json!(["aarch64", "amd64"]));
+    assert!(m["image"].as_str().unwrap().contains("{arch}"));
+    // The base image's s6-overlay /init must be PID 1 (see the Dockerfile).
+    assert_eq!(m["init"], false);
+    assert_eq!(m["ingress"], true);
+    assert_eq!(
+        m["ingress_port"], m["options"]["http"]["port"],
+        "ingress reaches facegate's HTTP port"
+    );
+    assert!(m["panel_icon"].as_str().unwrap().starts_with("mdi:"));
+    assert_eq!(m["services"], serde_json::json!(["mqtt:need"]));
+    assert_eq!(m["video"], true);
+    let maps: Vec<&str> = m["map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(maps.contains(&"addon_config"), "{maps:?}");
+    // Only keys the Supervisor knows (a typo would be dropped silently by it).
+    let known = [
+        "name",
+        "version",
+        "slug",
+        "description",
+        "url",
+        "arch",
+        "image",
+        "init",
+        "startup",
+        "boot",
+        "timeout",
+        "ingress",
+        "ingress_port",
+        "ingress_stream",
+        "panel_icon",
+        "panel_title",
+        "services",
+        "video",
+        "map",
+        "options",
+        "schema",
+    ];
+    for k in m.as_object().unwrap().keys() {
+        assert!(known.contains(&k.as_str()), "unexpected manifest key {k}");
+    }
+}
+
+#[test]
+fn schema_has_exactly_the_options_facegate_reads() {
+    let ours = facegate_options();
+    let schema = schema_elements();
+    let ours_keys: BTreeSet<&String> = ours.keys().collect();
+    let schema_keys: BTreeSet<&String> = schema.keys().collect();
+    let missing: Vec<_> = ours_keys.difference(&schema_keys).collect();
+    let extra: Vec<_> = schema_keys.difference(&ours_keys).collect();
+    assert!(
+        missing.is_empty(),
+        "options facegate reads but the schema lacks: {missing:?}"
+    );
+    assert!(
+        extra.is_empty(),
+        "schema options facegate does not read: {extra:?}"
+    );
+}
+
+#[test]
+fn schema_types_match_facegate_types() {
+    let ours = facegate_options();
+    for (path, typ) in schema_elements() {
+        let e = element(&typ);
+        let value = &ours[&path];
+        let ok = match value {
+            Value::String(s) if s == SECRET => e.base == "password",
+            Value::String(_) => {
+                ["str", "url", "device", "list", "match"].contains(&e.base.as_str())
+            }
+            Value::Bool(_) => e.base == "bool",
+            Value::Number(n) if n.is_f64() => e.base == "float",
+            Value::Number(_) if path.ends_with("port") => e.base == "port",
+            Value::Number(_) => e.base == "int",
+            _ => false,
+        };
+        assert!(ok, "{path}: facegate has {value}, the schema says {typ}");
+    }
+    // The source kinds: the schema's alternatives are exactly facegate's.
+    let kinds = element(&schema_elements()["cameras[].source.type"]);
+    let mut ours: Vec<String> = leaves(&serde_json::to_value(populated()).unwrap())
+        ["cameras[].source.type"]
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    ours.sort();
+    let mut theirs: Vec<String> = kinds.arg.unwrap().split('|').map(String::from).collect();
+    theirs.sort();
+    assert_eq!(ours, theirs);
+}
+
+/// Removes the leaf at `path` from every object that has it.
+fn remove_leaf(v: &mut Value, path: &[&str]) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(|i| remove_leaf(i, path)),
+        Value::Object(m) if path.len() == 1 => {
+            m.remove(path[0].trim_end_matches("[]"));
+        }
+        Value::Object(m) => {
+            if let Some(child) = m.get_mut(path[0].trim_end_matches("[]")) {
+                remove_leaf(child, &path[1..]);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[test]
+fn what_facegate_can_do_without_the_schema_lets_users_leave_out() {
+    // The Supervisor refuses options missing a required (no `?`) element: that must only be something facegate
+    // itself cannot do without.
+    let full = serde_json::to_value(populated()).unwrap();
+    for (path, typ) in schema_elements() {
+        if path.ends_with("[]") {
+            continue; // a list element, not a key
+        }
+        let mut v = full.clone();
+        let parts: Vec<&str> = path.split('.').collect();
+        remove_leaf(&mut v, &parts);
+        let facegate_needs_it = serde_json::from_value::<ServiceConfig>(v).is_err();
+        if !facegate_needs_it {
+            assert!(
+                element(&typ).optional,
+                "{path} has a default in facegate, so the schema must say {typ}?"
+            );
+        }
+    }
+}
+
+/// Sets the leaf at `path` (list elements: all of them) to `x`.
+fn set_leaf(v: &mut Value, path: &[&str], x: &Value) {
+    match v {
+        Value::Array(items) => items.iter_mut().for_each(|i| set_leaf(i, path, x)),
+        Value::Object(m) => match m.get_mut(path[0].trim_end_matches("[]")) {
+            Some(leaf) if path.len() == 1 => *leaf = x.clone(),
+            Some(child) => set_leaf(child, &path[1..], x),
+            None => {}
+        },
+        _ => {}
+    }
+}
+
+#[test]
+fn schema_ranges_are_the_ranges_facegate_enforces() {
+    let full = serde_json::to_value(populated()).unwrap();
+    let mut checked = 0;
+    for (path, typ) in schema_elements() {
+        let e = element(&typ);
+        let Some((lo, hi)) = range(&e) else { continue };
+        let step = if e.base == "int" { 1.0 } else { 0.01 };
+        let parts: Vec<&str> = path.split('.').collect();
+        let with = |x: f64| {
+            let mut v = full.clone();
+            let x = if e.base == "int" {
+                Value::from(x as i64)
+            } else {
+                Value::from(x)
+            };
+            set_leaf(&mut v, &parts, &x);
+            ServiceConfig::from_json(&v.to_string())
+        };
+        for inside in [lo, hi] {
+            assert!(
+                with(inside).is_ok(),
+                "{path} = {inside} is in the schema's range but facegate refuses it"
+            );
+        }
+        for outside in [lo - step, hi + step] {
+            let option = path.replace("[]", "[0]");
+            match with(outside) {
+                Ok(_) => panic!(
+                    "{path} = {outside} is outside the schema's range but facegate accepts it"
+                ),
+                // A negative count is refused by serde at the value; anything else by validation, by name.
+                Err(errs) => assert!(
+                    errs.iter().any(|e| e.option == option),
+                    "{path} = {outside}: {errs:?}"
+                ),
+            }
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 11, "number of ranged options");
+}
+
+#[test]
+fn defaults_are_a_valid_configuration_and_facegates_own_defaults() {
+    let m = manifest();
+    let options = &m["options"];
+    let problems = supervisor_check(&m["schema"], options);
+    assert!(
+        problems.is_empty(),
+        "the Supervisor would refuse the defaults: {problems:?}"
+    );
+    let cfg = ServiceConfig::from_json(&options.to_string()).expect("defaults are valid options");
+    assert_eq!(cfg.cameras.len(), 1);
+    assert!(
+        cfg.gates[0].board.is_none() && cfg.gates[0].lift.is_none(),
+        "board: {{}} means no board"
+    );
+    // The sections that have defaults in facegate are shipped with exactly those values, every key spelled out
+    // (so the form shows it) except those without a value (mqtt.ca_file).
+    let d = ServiceConfig::default();
+    assert_eq!(cfg.vision, d.vision);
+    assert_eq!(cfg.liveness, d.liveness);
+    assert_eq!(cfg.storage, d.storage);
+    assert_eq!(cfg.http, d.http);
+    assert_eq!(cfg.mqtt, d.mqtt);
+    let ours = serde_json::to_value(&d).unwrap();
+    for section in ["vision", "liveness", "storage", "http", "mqtt"] {
+        let mut expected: Vec<&String> = ours[section]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k)
+            .collect();
+        let mut shipped: Vec<&String> = options[section].as_object().unwrap().keys().collect();
+        expected.sort();
+        shipped.sort();
+        assert_eq!(shipped, expected, "options.{section}");
+    }
+    // Every access level a new person can get from `facegate enroll` exists.
+    assert!(cfg.access_levels.iter().any(|l| l.name == "resident"));
+}
+
+#[test]
+fn the_supervisor_accepts_everything_facegate_can_be_given() {
+    let full = serde_json::to_value(populated()).unwrap();
+    let problems = supervisor_check(&manifest()["schema"], &full);
+    assert!(problems.is_empty(), "{problems:?}");
+}
+
+/// Translation keys for a schema level: `fields` nest inside dicts and lists of dicts.
+fn check_translation(
+    schema: &serde_json::Map<String, Value>,
+    tr: &Value,
+    at: &str,
+    lang: &str,
+) -> usize {
+    let tr = tr
+        .as_object()
+        .unwrap_or_else(|| panic!("{lang}: {at} has no translations"));
+    let mut n = 0;
+    for (key, typ) in schema {
+        let p = format!("{at}{key}");
+        let t = tr
+            .get(key)
+            .unwrap_or_else(|| panic!("{lang}: no translation for {p}"));
+        for field in ["name", "description"] {
+            let s = t[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("{lang}: {p} has no {field}"));
+            assert!(!s.trim().is_empty(), "{lang}: {p}.{field} is empty");
+        }
+        n += 1;
+        let inner = match typ {
+            Value::Array(a) => &a[0],
+            t => t,
+        };
+        if let Value::Object(sub) = inner {
+            n += check_translation(sub, &t["fields"], &format!("{p}."), lang);
+        }
+    }
+    for key in tr.keys() {
+        assert!(
+            schema.contains_key(key),
+            "{lang}: translation for {at}{key}, which is not an option"
+        );
+    }
+    n
+}
+
+#[test]
+fn translations_name_and_describe_every_option() {
+    let m = manifest();
+    let schema = m["schema"].as_object().unwrap();
+    let mut counts = BTreeMap::new();
+    for lang in ["en", "de"] {
+        let t = load_yaml(&repo().join(format!("translations/{lang}.yaml")));
+        let keys: Vec<&String> = t.as_object().unwrap().keys().collect();
+        assert_eq!(keys, ["configuration"], "{lang}: top-level keys");
+        counts.insert(
+            lang,
+            check_translation(schema, &t["configuration"], "", lang),
+        );
+    }
+    let all_dicts_and_leaves = leaves(&m["schema"]).len();
+    assert!(counts["en"] > all_dicts_and_leaves, "{counts:?}");
+    assert_eq!(counts["en"], counts["de"]);
+}

@@ -2,9 +2,9 @@
 //!
 //! Three kinds of evidence accumulate per track:
 //! - **blinks** ([`BlinkDetector`]): the eye aspect ratio (EAR, from FaceMesh) drops well below the track's own
-//!   open-eye baseline and comes back within a blink's duration. The baseline is the median EAR of the last
-//!   couple of seconds with the eyes open, so people with narrow eyes, glasses or a slight head tilt are
-//!   compared with themselves, not with a fixed threshold;
+//!   open-eye baseline, fast (well below the level of the moment before), and comes back within a blink's
+//!   duration. The baseline is the median EAR of the last seconds with the eyes open, so people with narrow
+//!   eyes, glasses or a slight head tilt are compared with themselves, not with a fixed threshold;
 //! - **passive anti-spoof**: MiniFASNet's live probability, averaged over the last frames (one frame is noisy);
 //! - **motion**: a real camera never delivers two identical frames of a real face; a face whose box and
 //!   keypoints do not move by even a hundredth of a pixel over several frames is a still image fed to us.
@@ -21,8 +21,12 @@ use crate::vision::Detection;
 /// Tuning of the blink detector (defaults measured on `../shared/faces/blink`, see docs/PIPELINE.md).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BlinkParams {
-    /// Eyes count as closing when the EAR falls below `baseline * close_ratio`.
+    /// Eyes count as closing when the EAR falls below `baseline * close_ratio`...
     pub close_ratio: f32,
+    /// ...and below `local_ratio` times the highest EAR of the last `local_window`: a blink is a fast drop,
+    /// while looking down or squinting lowers the EAR slowly (and is not a blink).
+    pub local_ratio: f32,
+    pub local_window: Duration,
     /// And as open again above `baseline * open_ratio`.
     pub open_ratio: f32,
     /// Longest closure that is still a blink (longer ones are eyes shut or looking down).
@@ -37,6 +41,8 @@ impl Default for BlinkParams {
     fn default() -> Self {
         Self {
             close_ratio: 0.75,
+            local_ratio: 0.72,
+            local_window: Duration::from_millis(300),
             open_ratio: 0.9,
             max_closure: Duration::from_millis(700),
             baseline_window: Duration::from_secs(6),
@@ -61,6 +67,8 @@ pub struct BlinkDetector {
     params: BlinkParams,
     /// Recent open-eye EARs with their times.
     open: VecDeque<(Duration, f32)>,
+    /// The EARs of the last `local_window` before now (or before the closure in progress).
+    recent: VecDeque<(Duration, f32)>,
     /// The closure in progress: start time, deepest EAR, its frame and time.
     closing: Option<(Duration, f32, u64, Duration)>,
 }
@@ -89,12 +97,27 @@ impl BlinkDetector {
             return None;
         }
         let p = self.params;
+        while self
+            .recent
+            .front()
+            .is_some_and(|(t, _)| pts.saturating_sub(*t) > p.local_window)
+        {
+            self.recent.pop_front();
+        }
         let Some(base) = self.baseline() else {
             self.remember_open(pts, ear);
             return None;
         };
+        let local = if self.recent.is_empty() {
+            base
+        } else {
+            self.recent
+                .iter()
+                .map(|(_, e)| *e)
+                .fold(f32::NEG_INFINITY, f32::max)
+        };
         match self.closing {
-            None if ear < base * p.close_ratio => {
+            None if ear < base * p.close_ratio && ear < local * p.local_ratio => {
                 self.closing = Some((pts, ear, frame, pts));
                 None
             }
@@ -122,6 +145,7 @@ impl BlinkDetector {
     }
 
     fn remember_open(&mut self, pts: Duration, ear: f32) {
+        self.recent.push_back((pts, ear));
         self.open.push_back((pts, ear));
         let window = self.params.baseline_window;
         while self
@@ -135,8 +159,9 @@ impl BlinkDetector {
     }
 }
 
-/// Frames of anti-spoof scores averaged for the passive verdict.
-const PASSIVE_WINDOW: usize = 15;
+/// Frames of anti-spoof scores averaged for the passive verdict (and needed before a face is called a spoof
+/// on that score alone).
+pub const PASSIVE_WINDOW: usize = 15;
 /// Largest box/keypoint movement (pixels) between frames that still counts as "identical".
 const FROZEN_EPS: f32 = 0.01;
 
@@ -239,6 +264,11 @@ impl Liveness {
         }
         let passive = format!("passive anti-spoof {score:.2} over {n} frames");
         if score < antispoof_threshold {
+            // A grant needs `min_frames` of good evidence, a spoof verdict a full window of bad evidence: a
+            // real face with a poor first moment (motion blur, turning to the camera) gets its chance.
+            if n < PASSIVE_WINDOW {
+                return LiveVerdict::Pending;
+            }
             return LiveVerdict::NotLive {
                 score,
                 reason: format!("{passive}, below {antispoof_threshold:.2}"),

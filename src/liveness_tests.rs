@@ -87,8 +87,16 @@ fn verdict_policy_passive_blink_and_still_images() {
     assert!(
         matches!(l.verdict(&c, false, 0.5, ms(0), ms(80)), LiveVerdict::Live { score, .. } if (score - 0.8).abs() < 1e-6)
     );
-    assert!(matches!(
+    // A low score is only a spoof once a full window of frames agrees.
+    assert_eq!(
         l.verdict(&c, false, 0.85, ms(0), ms(80)),
+        LiveVerdict::Pending
+    );
+    for i in 3..PASSIVE_WINDOW as u64 {
+        l.push(i, ms(40 * i), &moving(i), Some(0.3), 0.8);
+    }
+    assert!(matches!(
+        l.verdict(&c, false, 0.85, ms(0), ms(600)),
         LiveVerdict::NotLive { .. }
     ));
     // Blink required: pending inside the window, not live after it, live once a blink is seen in it.

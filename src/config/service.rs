@@ -407,6 +407,10 @@ impl ServiceConfig {
                 }
             }
         }
+        // Schedules ("Mon-Fri 08:00-18:00") are parsed by the policy; a typo fails here, naming the option.
+        if let Err(schedule_errors) = crate::decide::Policy::new(&self.access_levels, &self.gates) {
+            errors.extend(schedule_errors);
+        }
         if errors.is_empty() {
             Ok(())
         } else {

@@ -342,3 +342,13 @@ fn vote_weight(face: &AnalyzedFace) -> f32 {
     let q = Quality::measure(&face.observation.detection, &face.chip);
     (q.score.max(0.02)) * face.observation.detection.score
 }
+
+#[cfg(test)]
+mod tests {
+    /// The service runs each camera's pipeline on its own thread.
+    #[test]
+    fn pipeline_can_move_to_another_thread() {
+        fn is_send<T: Send>() {}
+        is_send::<super::Pipeline>();
+    }
+}

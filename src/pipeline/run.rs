@@ -17,7 +17,7 @@ pub struct RunStats {
     pub dropped: u64,
     /// Per processed frame: arrival (the source's capture instant) to the end of processing, seconds.
     pub latencies: Vec<f64>,
-    /// The same, for the frames that produced a decision.
+    /// The same, once per decision, for the frame that produced it.
     pub decision_latencies: Vec<f64>,
     /// Wall time of the whole run.
     pub elapsed: Duration,
@@ -110,12 +110,10 @@ pub fn run(
         };
         stats.frames += 1;
         stats.latencies.push(report.latency_s);
-        if report
-            .events
-            .iter()
-            .any(|e| matches!(e, PipelineEvent::Decision { .. }))
-        {
-            stats.decision_latencies.push(report.latency_s);
+        for e in &report.events {
+            if matches!(e, PipelineEvent::Decision { .. }) {
+                stats.decision_latencies.push(report.latency_s);
+            }
         }
         if let Err(e) = report.events.iter().try_for_each(&mut on_event) {
             break Err(e.into());

@@ -33,15 +33,18 @@ else
     log "option mqtt.host is empty and there is no Supervisor to ask (SUPERVISOR_TOKEN is not set); set mqtt.host"
     exit 1
   fi
-  if ! answer="$(curl -fsS --max-time 10 -H "Authorization: Bearer $SUPERVISOR_TOKEN" "$supervisor/services/mqtt" 2>&1)"; then
-    log "option mqtt.host is empty and the Supervisor offers no MQTT service ($answer); install the Mosquitto broker add-on or set mqtt.host"
+  if ! answer="$(curl -sS --max-time 10 -H "Authorization: Bearer $SUPERVISOR_TOKEN" "$supervisor/services/mqtt" 2>&1)"; then
+    log "option mqtt.host is empty and the Supervisor cannot be reached ($answer); set mqtt.host"
     exit 1
   fi
-  if [ "$(jq -r '.result // ""' <<<"$answer")" != "ok" ] || [ -z "$(jq -r '.data.host // ""' <<<"$answer")" ]; then
-    log "option mqtt.host is empty and the Supervisor's MQTT service answer has no broker: $(jq -c '{result, message}' <<<"$answer" 2>/dev/null || echo "not JSON")"
+  field() { jq -r "$1" <<<"$answer" 2>/dev/null || true; }
+  # {"result": "ok", "data": {"host", "port", "ssl", "protocol", "username", "password", "addon"}}, or
+  # {"result": "error", "message": "Service not enabled"} when no broker add-on provides the service.
+  if [ "$(field '.result')" != "ok" ] || [ -z "$(field '.data.host // ""')" ]; then
+    log "option mqtt.host is empty and the Supervisor has no MQTT broker to offer ($(field '.message // "no broker in its answer"')); install the Mosquitto broker add-on or set mqtt.host"
     exit 1
   fi
-  if [ "$(jq -r '.data.ssl // false' <<<"$answer")" = "true" ]; then
+  if [ "$(field '.data.ssl')" = "true" ]; then
     log "the Supervisor's broker wants TLS; facegate connects without it unless mqtt.ca_file is set"
   fi
   jq --argjson d "$(jq '.data' <<<"$answer")" \

@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 stamp="$FACEGATE_CACHE/apt.stamp"
-want="pkg-config"
+# jq and curl: the add-on start script (addon/run.sh), run natively by the tests.
+want="pkg-config jq curl"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "== apt: $want"
   apt-get update -qq

@@ -417,3 +417,43 @@ fn translations_name_and_describe_every_option() {
     assert!(counts["en"] > all_dicts_and_leaves, "{counts:?}");
     assert_eq!(counts["en"], counts["de"]);
 }
+
+#[test]
+fn store_files_are_where_the_supervisor_looks() {
+    // The Supervisor reads these next to config.yaml; they live in addon/ and are linked from the root.
+    for (file, target) in [
+        ("DOCS.md", "addon/DOCS.md"),
+        ("CHANGELOG.md", "addon/CHANGELOG.md"),
+        ("icon.png", "addon/icon.png"),
+        ("logo.png", "addon/logo.png"),
+    ] {
+        let p = repo().join(file);
+        assert_eq!(
+            std::fs::read_link(&p).unwrap(),
+            std::path::Path::new(target),
+            "{file}"
+        );
+        assert!(p.is_file(), "{file} resolves");
+    }
+    let icon = image::open(repo().join("icon.png")).unwrap();
+    assert_eq!((icon.width(), icon.height()), (128, 128));
+    let logo = image::open(repo().join("logo.png")).unwrap();
+    assert_eq!((logo.width(), logo.height()), (250, 100));
+    let changelog = std::fs::read_to_string(repo().join("CHANGELOG.md")).unwrap();
+    assert!(
+        changelog.contains(&format!("\n## {}\n", env!("CARGO_PKG_VERSION"))),
+        "an entry for this version"
+    );
+    // The documentation covers every section of the options.
+    let docs = std::fs::read_to_string(repo().join("DOCS.md")).unwrap();
+    for section in manifest()["schema"].as_object().unwrap().keys() {
+        assert!(
+            docs.contains(section.as_str()),
+            "DOCS.md does not mention {section}"
+        );
+    }
+    let r = load_yaml(&repo().join("repository.yaml"));
+    assert_eq!(r["name"], "facegate");
+    assert_eq!(r["url"], manifest()["url"]);
+    assert!(r["maintainer"].is_string());
+}

@@ -3,6 +3,8 @@
 //! against them without a Supervisor.
 #![allow(dead_code)]
 
+pub mod supervisor;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -1,0 +1,246 @@
+//! The add-on's start script (addon/run.sh) and the image recipe run natively (scripts/addon-native.sh):
+//! Supervisor-style options, the MQTT broker asked from a stand-in for the Supervisor's services API, bad
+//! options and a missing broker stopping the add-on with a message that says what to do.
+
+mod addon_support;
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use addon_support::supervisor::{Request, Supervisor};
+use serde_json::{json, Value};
+
+const TOKEN: &str = "supervisor-token-123";
+
+fn options(mqtt_host: &str) -> Value {
+    json!({
+        "cameras": [{"name": "Front door", "gate": "Front door",
+                     "source": {"type": "replay", "path": "/nonexistent/frames", "fps": 5}}],
+        "gates": [{"name": "Front door", "board": {}, "lift": {}}],
+        "access_levels": [{"name": "resident", "actuate": true, "gates": [], "schedule": []}],
+        "storage": {"database": "/tmp/unused.db", "audit_retention_days": 90},
+        "mqtt": {"host": mqtt_host, "port": 1883, "username": "", "password": "",
+                 "discovery_prefix": "homeassistant", "base_topic": "facegate"}
+    })
+}
+
+fn mosquitto_service() -> Value {
+    json!({"result": "ok", "data": {"addon": "core_mosquitto", "host": "127.0.0.1", "port": 18830,
+           "ssl": false, "protocol": "3.1.1", "username": "addons", "password": "Ahz4bae"}})
+}
+
+/// Runs addon/run.sh with the test-built binary on `options`; returns its output and the effective options.
+fn run_script(options: &Value, supervisor: Option<&Supervisor>) -> (Output, Option<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("options.json");
+    std::fs::write(&file, options.to_string()).unwrap();
+    let mut cmd = Command::new("bash");
+    cmd.arg(common::repo().join("addon/run.sh"))
+        .env("FACEGATE_OPTIONS", &file)
+        .env("FACEGATE_BIN", env!("CARGO_BIN_EXE_facegate"))
+        .env("FACEGATE_RUNTIME_DIR", dir.path().join("run"))
+        .env_remove("SUPERVISOR_TOKEN")
+        .env_remove("SUPERVISOR_URL");
+    if let Some(s) = supervisor {
+        cmd.env("SUPERVISOR_URL", &s.url)
+            .env("SUPERVISOR_TOKEN", TOKEN);
+    }
+    let out = cmd.output().unwrap();
+    let effective = std::fs::read_to_string(dir.path().join("run/options.json"))
+        .ok()
+        .map(|t| serde_json::from_str(&t).unwrap());
+    (out, effective)
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_options_stop_the_add_on_before_anything_is_asked() {
+    let supervisor = Supervisor::start(200, mosquitto_service());
+    let mut bad = options("");
+    bad["cameras"] = json!([]);
+    bad["gates"][0]["board"] = json!({"host": "lock.local", "encryption_key": "not base64"});
+    let (out, effective) = run_script(&bad, Some(&supervisor));
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with("error: invalid options in ")
+            && lines[0].ends_with("options.json (2 problems):"),
+        "{err}"
+    );
+    assert_eq!(
+        lines[1..],
+        [
+            "  option cameras: is empty; add at least one camera: a name, the gate it watches and a source (e.g. type v4l2, device /dev/video0)",
+            "  option gates[0].board.encryption_key: is not a base64 encoding of 32 bytes (copy api: encryption: key from the board's YAML)",
+        ]
+    );
+    assert_eq!(effective, None, "nothing is written");
+    assert_eq!(supervisor.requests(), [], "the Supervisor is not asked");
+}
+
+#[test]
+fn broker_set_in_the_options_is_used_as_is() {
+    let supervisor = Supervisor::start(200, mosquitto_service());
+    let opts = options("broker.lan");
+    let (out, effective) = run_script(&opts, Some(&supervisor));
+    assert!(
+        stderr(&out)
+            .starts_with("[facegate add-on] MQTT broker from the options: broker.lan:1883\n"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(effective, Some(opts));
+    assert_eq!(supervisor.requests(), []);
+}
+
+#[test]
+fn no_broker_anywhere_stops_the_add_on_saying_what_to_do() {
+    let (out, effective) = run_script(&options(""), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "[facegate add-on] option mqtt.host is empty and there is no Supervisor to ask (SUPERVISOR_TOKEN is not set); set mqtt.host\n"
+    );
+    assert_eq!(effective, None);
+
+    // The Supervisor's answer when no broker add-on provides the service (HTTP 400, its APIError).
+    let supervisor = Supervisor::start(
+        400,
+        json!({"result": "error", "message": "Service not enabled"}),
+    );
+    let (out, effective) = run_script(&options(""), Some(&supervisor));
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "[facegate add-on] option mqtt.host is empty and the Supervisor has no MQTT broker to offer (Service not enabled); install the Mosquitto broker add-on or set mqtt.host\n"
+    );
+    assert_eq!(effective, None);
+    assert_eq!(
+        supervisor.requests(),
+        [Request {
+            path: "/services/mqtt".into(),
+            authorization: format!("Bearer {TOKEN}")
+        }]
+    );
+}
+
+/// Lines of a child's stderr, as they come.
+fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line containing `needle`; returns every line seen up to it.
+fn wait_line(rx: &mpsc::Receiver<String>, needle: &str, timeout: Duration) -> Vec<String> {
+    let end = Instant::now() + timeout;
+    let mut seen = Vec::new();
+    while let Some(left) = end.checked_duration_since(Instant::now()) {
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = line.contains(needle);
+                seen.push(line);
+                if hit {
+                    return seen;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    panic!(
+        "no line with {needle:?} within {timeout:?}; output:\n{}",
+        seen.join("\n")
+    );
+}
+
+/// The image recipe natively: the binary (the test build, not rebuilt under the running `cargo test`),
+/// sha256-checked models (from ../shared/models instead of the internet), /data/options.json, run.sh.
+fn start_native(root: &Path, options: &Value, supervisor: &Supervisor) -> Child {
+    let file = root.join("options-in.json");
+    std::fs::write(&file, options.to_string()).unwrap();
+    Command::new("bash")
+        .arg(common::repo().join("scripts/addon-native.sh"))
+        .arg(root)
+        .args(["--binary", env!("CARGO_BIN_EXE_facegate"), "--options"])
+        .arg(&file)
+        .arg("--models-from")
+        .arg(common::shared().join("models"))
+        .env("SUPERVISOR_URL", &supervisor.url)
+        .env("SUPERVISOR_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[test]
+fn native_recipe_provisions_verified_models_and_takes_the_supervisors_broker() {
+    let root = tempfile::tempdir().unwrap();
+    let supervisor = Supervisor::start(200, mosquitto_service());
+    let mut child = start_native(root.path(), &options(""), &supervisor);
+    let rx = stderr_lines(&mut child);
+    let seen = wait_line(
+        &rx,
+        "MQTT broker from the Supervisor:",
+        Duration::from_secs(120),
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    let last = seen.last().unwrap();
+    assert_eq!(
+        last,
+        "[facegate add-on] MQTT broker from the Supervisor: 127.0.0.1:18830 (user addons)"
+    );
+    // Every model of the manifest, each checked (fetch-models.sh prints one line per file).
+    let manifest = facegate::models::manifest().unwrap();
+    for m in &manifest {
+        let path: PathBuf = root.path().join("opt/facegate/models").join(&m.file);
+        assert_eq!(
+            facegate::models::sha256_file(&path).unwrap(),
+            m.sha256,
+            "{}",
+            m.file
+        );
+        assert!(
+            seen.iter().any(|l| l.contains(&m.file)),
+            "{}: {seen:?}",
+            m.file
+        );
+    }
+    assert!(root.path().join("usr/bin/facegate").is_file());
+    // The effective options: the Supervisor's broker, everything else as given, readable by its owner only.
+    let eff_path = root.path().join("run/facegate/options.json");
+    let effective: Value =
+        serde_json::from_str(&std::fs::read_to_string(&eff_path).unwrap()).unwrap();
+    let mut expected = options("");
+    expected["mqtt"]["host"] = json!("127.0.0.1");
+    expected["mqtt"]["port"] = json!(18830);
+    expected["mqtt"]["username"] = json!("addons");
+    expected["mqtt"]["password"] = json!("Ahz4bae");
+    assert_eq!(effective, expected);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&eff_path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert_eq!(
+        supervisor.requests(),
+        [Request {
+            path: "/services/mqtt".into(),
+            authorization: format!("Bearer {TOKEN}")
+        }]
+    );
+}

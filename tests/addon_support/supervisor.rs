@@ -1,0 +1,73 @@
+//! A stand-in for the Supervisor's services API on a local port: answers `GET /services/mqtt` with a fixed
+//! status and body, and records each request's path and Authorization header.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// One request the fake Supervisor received: path and bearer token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    pub path: String,
+    pub authorization: String,
+}
+
+pub struct Supervisor {
+    pub url: String,
+    pub requests: Arc<Mutex<Vec<Request>>>,
+}
+
+impl Supervisor {
+    /// Serves `status` with the JSON `body` to every request, until the test process ends.
+    pub fn start(status: u16, body: serde_json::Value) -> Supervisor {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let mut authorization = String::new();
+                loop {
+                    let mut h = String::new();
+                    if reader.read_line(&mut h).unwrap_or(0) == 0 || h.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = h.split_once(':') {
+                        if k.eq_ignore_ascii_case("authorization") {
+                            authorization = v.trim().to_string();
+                        }
+                    }
+                }
+                seen.lock().unwrap().push(Request {
+                    path: path.clone(),
+                    authorization,
+                });
+                let (status, body) = if path == "/services/mqtt" {
+                    (status, body.to_string())
+                } else {
+                    (
+                        404,
+                        r#"{"result":"error","message":"not found"}"#.to_string(),
+                    )
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Supervisor { url, requests }
+    }
+
+    pub fn requests(&self) -> Vec<Request> {
+        self.requests.lock().unwrap().clone()
+    }
+}

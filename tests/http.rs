@@ -281,11 +281,35 @@ async fn enrollment_by_upload_stores_the_face_and_reports_it() {
     )
     .await;
     assert_eq!(r.json()["embeddings"], 2);
-    assert_eq!(
-        enroller.gallery.lock().unwrap().people().unwrap()[0].embeddings,
-        2
-    );
+    assert_eq!(enroller.gallery.people().unwrap()[0].embeddings, 2);
 
+    // A tight portrait crop is padded before detection, like `facegate enroll --pad auto`.
+    let crop = std::fs::read(first_file("identities/Elton_John")).unwrap();
+    let r = request(
+        addr,
+        "POST",
+        "/api/enroll?name=Elton",
+        &[bearer(), ct.clone()],
+        &crop,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["embeddings"], 1);
+    // Two people in the photo: refused with the enroller's reason.
+    let two = std::fs::read(face("misc/face_recognition/examples_two_people.jpg")).unwrap();
+    let r = request(
+        addr,
+        "POST",
+        "/api/enroll?name=Two",
+        &[bearer(), ct.clone()],
+        &two,
+    )
+    .await;
+    assert_eq!(r.status, 422);
+    assert_eq!(
+        r.json()["error"],
+        "2 faces found: an enrollment photo must show only the person"
+    );
     // A real photo without a person: the enroller's reason, 422.
     let scene = std::fs::read(first_file("negatives/no_person")).unwrap();
     let r = request(

@@ -4,11 +4,12 @@
 //!
 //! The service owns a [`LiveView`] and publishes every processed frame into it; [`serve`] shows it. The
 //! request path reads off the files: [`auth`] (who may ask) -> [`routes`] (what they ask) -> [`state`] (the
-//! live data) / [`mjpeg`] (streaming) / [`enroll`] (uploads) -> [`overlay`] + [`font`] (drawing) ->
+//! live data) / [`mjpeg`] (streaming) / [`enroll`] (uploads, handed to an [`Enroller`] such as [`GalleryEnroller`]) -> [`overlay`] + [`font`] (drawing) ->
 //! [`respond`] (the replies). `docs/HTTP.md` has the routes, the auth rules and measurements.
 
 pub mod auth;
 pub mod enroll;
+mod enroller;
 pub mod font;
 pub mod mjpeg;
 pub mod overlay;
@@ -30,6 +31,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 pub use enroll::{EnrollSummary, Enroller};
+pub use enroller::GalleryEnroller;
 pub use state::{CameraStatus, EventRecord, LiveView, Snapshot, ViewError};
 
 use crate::config::HttpConfig;

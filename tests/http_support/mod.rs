@@ -7,15 +7,15 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use facegate::capture::Frame;
 use facegate::config::{HttpConfig, Secret, VisionConfig};
-use facegate::gallery::{EnrollSample, Gallery, Quality, QualityLimits};
-use facegate::http::{serve, EnrollSummary, Enroller, LiveView, ServerHandle};
+use facegate::gallery::{MatchParams, SharedGallery};
+use facegate::http::{serve, EnrollSummary, Enroller, GalleryEnroller, LiveView, ServerHandle};
 use facegate::pipeline::{FaceInView, FrameReport};
-use facegate::vision::{AnalyzeOptions, FaceAnalyzer};
+use facegate::vision::FaceAnalyzer;
 use image::RgbImage;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
@@ -28,62 +28,36 @@ pub const TOKEN: &str = "test-token-5f2a";
 pub const CAMERA: &str = "Front door";
 
 /// The analyzer, loaded once per test binary.
-pub fn analyzer() -> &'static FaceAnalyzer {
-    static A: OnceLock<FaceAnalyzer> = OnceLock::new();
-    A.get_or_init(|| FaceAnalyzer::load(&models(), &VisionConfig::default()).expect("models load"))
+pub fn analyzer() -> Arc<FaceAnalyzer> {
+    static A: OnceLock<Arc<FaceAnalyzer>> = OnceLock::new();
+    A.get_or_init(|| {
+        Arc::new(FaceAnalyzer::load(&models(), &VisionConfig::default()).expect("models load"))
+    })
+    .clone()
 }
 
-/// A real enroller: the analyzer and an in-memory gallery, counting calls.
-pub struct GalleryEnroller {
-    pub gallery: Mutex<Gallery>,
+/// The library's enroller (real analyzer, in-memory gallery), counting calls.
+pub struct CountingEnroller {
+    inner: GalleryEnroller,
+    pub gallery: SharedGallery,
     pub calls: AtomicUsize,
 }
 
-impl GalleryEnroller {
+impl CountingEnroller {
     pub fn new() -> Arc<Self> {
+        let gallery = SharedGallery::in_memory(MatchParams::default()).unwrap();
         Arc::new(Self {
-            gallery: Mutex::new(Gallery::open_in_memory().unwrap()),
+            inner: GalleryEnroller::new(analyzer(), gallery.clone()),
+            gallery,
             calls: AtomicUsize::new(0),
         })
     }
 }
 
-impl Enroller for GalleryEnroller {
+impl Enroller for CountingEnroller {
     fn enroll_image(&self, name: &str, image: RgbImage) -> Result<EnrollSummary, String> {
         self.calls.fetch_add(1, Ordering::SeqCst);
-        let faces = analyzer()
-            .analyze_detailed(&image, AnalyzeOptions::default())
-            .map_err(|e| e.to_string())?;
-        let face = match faces.as_slice() {
-            [] => return Err("no face found".into()),
-            [f] => f,
-            many => {
-                return Err(format!(
-                    "{} faces found: an enrollment photo must show only the person",
-                    many.len()
-                ))
-            }
-        };
-        let quality = Quality::measure(&face.observation.detection, &face.chip);
-        quality
-            .check(&QualityLimits::default())
-            .map_err(|e| e.to_string())?;
-        let sample = EnrollSample {
-            embedding: face.observation.embedding.clone(),
-            quality,
-            source: "http upload".into(),
-        };
-        let n = self
-            .gallery
-            .lock()
-            .unwrap()
-            .enroll(name, None, &[sample])
-            .map_err(|e| e.to_string())?;
-        Ok(EnrollSummary {
-            name: name.to_string(),
-            embeddings: n,
-            quality: quality.score,
-        })
+        self.inner.enroll_image(name, image)
     }
 }
 
@@ -125,7 +99,7 @@ pub fn camera_frame(seq: u64) -> (Frame, FrameReport) {
 }
 
 /// A server on 127.0.0.1:0 with one camera (no frame yet), the token, and the default ingress peers.
-pub async fn start() -> (ServerHandle, LiveView, Arc<GalleryEnroller>) {
+pub async fn start() -> (ServerHandle, LiveView, Arc<CountingEnroller>) {
     start_with(HttpConfig {
         token: Secret::new(TOKEN),
         ..HttpConfig::default()
@@ -133,10 +107,10 @@ pub async fn start() -> (ServerHandle, LiveView, Arc<GalleryEnroller>) {
     .await
 }
 
-pub async fn start_with(config: HttpConfig) -> (ServerHandle, LiveView, Arc<GalleryEnroller>) {
+pub async fn start_with(config: HttpConfig) -> (ServerHandle, LiveView, Arc<CountingEnroller>) {
     let view = LiveView::default();
     view.add_camera(CAMERA);
-    let enroller = GalleryEnroller::new();
+    let enroller = CountingEnroller::new();
     let server = serve(
         "127.0.0.1:0".parse().unwrap(),
         view.clone(),

@@ -22,6 +22,7 @@
 //!   deadline, confirmed by state), and a simulated board for tests and the demo.
 //! - [`http`]: the HTTP server (hyper): health, snapshot and MJPEG live view with the overlay, recent events,
 //!   enrollment by upload; through Home Assistant ingress or with a token.
+//! - [`service`]: `facegate run`, the long-running service wiring cameras, pipeline and outputs together.
 //! - [`config`]: options, defaults and validation.
 //! - [`bench`]: latency and memory measurements behind `facegate bench`.
 //! - [`cli`]: the command-line front end (`main.rs` only parses arguments and calls in here).
@@ -40,6 +41,7 @@ pub mod imageio;
 pub mod liveness;
 pub mod models;
 pub mod pipeline;
+pub mod service;
 pub mod settings;
 pub mod track;
 pub mod vision;

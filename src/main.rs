@@ -6,13 +6,18 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     keep_freed_memory();
+    let cli = facegate::cli::Cli::parse();
+    // The service logs what it does (connections, changes from HA); one-shot commands only problems.
+    let default = match cli.command {
+        facegate::cli::Command::Run(_) => "info",
+        _ => "warn",
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FACEGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let cli = facegate::cli::Cli::parse();
     match facegate::cli::run(cli) {
         Ok(code) => code,
         Err(e) => {

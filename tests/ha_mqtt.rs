@@ -1,190 +1,315 @@
-//! The MQTT publisher against a real mosquitto (started here on a free port with a private config, password
-//! auth, no persistence): the retained discovery configs and availability a Home Assistant would read.
+//! The Home Assistant bridge against a real mosquitto (no HA): what it leaves retained on the broker, and how
+//! it lives through bad input: wrong credentials, a broker that is down at start, TLS with the right and a
+//! wrong CA, malformed and out-of-range commands. Each failure must be one clear log line, no crash, and
+//! recovery once the cause goes away.
 
-use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod common;
 
-use facegate::config::{MqttConfig, Secret};
-use facegate::ha::discovery::{discovery_messages, Device, Topics};
-use facegate::ha::publisher::Publisher;
-use facegate::ha::HaError;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-/// A mosquitto child process, killed on drop.
-struct Broker {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
+use common::ha::{collect, logs, mqtt_for, Broker, FakePeople, FakeSink};
+use facegate::config::{MqttConfig, ServiceConfig};
+use facegate::ha::bridge::{Bridge, BridgeOptions, DeviceSetup};
+use facegate::ha::discovery::{discovery_messages, person_messages, Device, Topics, ENTITIES};
+use facegate::settings::{LiveSettings, SettingsHandle};
 
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+fn options(mqtt: MqttConfig) -> BridgeOptions {
+    BridgeOptions {
+        client_id: format!("fg-{}", mqtt.base_topic),
+        mqtt,
+        access_levels: vec!["resident".into(), "guest".into()],
+        away_after: Duration::from_secs(600),
+        event_max_age: Duration::from_secs(60),
+        diag_every: Duration::from_secs(5),
+        people_every: Duration::from_secs(30),
     }
 }
 
-fn start_broker() -> Broker {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
+fn device(name: &str) -> (DeviceSetup, SettingsHandle) {
+    let settings = SettingsHandle::new(LiveSettings::from_config(&ServiceConfig::default()));
+    (
+        DeviceSetup {
+            device: Device::new(name).unwrap(),
+            settings: settings.clone(),
+            commands: None,
+        },
+        settings,
+    )
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let pw = dir.path().join("passwd");
-    let ok = Command::new("mosquitto_passwd")
-        .args(["-c", "-b"])
-        .arg(&pw)
-        .args(["facegate", "s3cret"])
-        .status()
-        .expect("mosquitto_passwd (scripts/setup-ha.sh installs mosquitto-clients)");
-    assert!(ok.success());
-    let conf = dir.path().join("mosquitto.conf");
-    let text = format!(
-        "user root\npersistence false\nlistener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
-        pw.display()
-    );
-    std::fs::write(&conf, text).unwrap();
-    let child = Command::new("mosquitto")
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("mosquitto (scripts/setup-ha.sh installs it)");
-    wait_port(port);
-    Broker {
-        child,
-        port,
-        _dir: dir,
-    }
 }
 
-fn wait_port(port: u16) {
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("mosquitto did not listen on {port}");
-}
-
-fn options(port: u16, password: &str) -> MqttConfig {
-    MqttConfig {
-        host: "127.0.0.1".into(),
-        port,
-        username: "facegate".into(),
-        password: Secret::new(password),
-        ..MqttConfig::default()
-    }
-}
-
-/// Subscribes to `filters` as a second client and collects the retained messages that arrive until `want`
-/// topics are seen (or 10 s pass): topic -> (payload, retain flag).
-async fn retained(port: u16, filters: &[&str], want: usize) -> BTreeMap<String, (Vec<u8>, bool)> {
-    let mut o = MqttOptions::new("observer", "127.0.0.1", port);
-    o.set_credentials("facegate", "s3cret");
-    let (client, mut events) = AsyncClient::new(o, 64);
-    for f in filters {
-        client.subscribe(*f, QoS::AtLeastOnce).await.unwrap();
-    }
-    let mut got = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while got.len() < want {
-        match tokio::time::timeout_at(deadline, events.poll()).await {
-            Ok(Ok(Event::Incoming(Packet::Publish(p)))) => {
-                got.insert(p.topic.clone(), (p.payload.to_vec(), p.retain));
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => panic!("observer: {e}"),
-            Err(_) => break,
+/// Polls `collect` until `pred` holds (messages arrive asynchronously).
+fn wait_retained(
+    broker: &Broker,
+    filter: &str,
+    timeout: Duration,
+    pred: impl Fn(&std::collections::BTreeMap<String, (Vec<u8>, bool)>) -> bool,
+) -> std::collections::BTreeMap<String, (Vec<u8>, bool)> {
+    let end = Instant::now() + timeout;
+    loop {
+        let got = collect(broker, &[filter], Duration::from_millis(300));
+        if pred(&got) || Instant::now() > end {
+            return got;
         }
     }
-    let _ = client.disconnect().await;
-    got
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discovery_and_availability_reach_the_broker_retained() {
-    let broker = start_broker();
-    let mqtt = options(broker.port, "s3cret");
-    let front = Device::new("Front door").unwrap();
-    let lift = Device::new("Lift").unwrap();
-    let publisher = Publisher::connect(&mqtt, "facegate-test", vec![front.clone(), lift.clone()])
-        .await
-        .unwrap();
-    publisher.announce().await.unwrap();
-
+#[test]
+fn everything_is_retained_and_shutdown_leaves_offline() {
+    logs();
+    let broker = Broker::start();
+    let mqtt = mqtt_for(&broker, "fgret");
+    let rt = runtime();
+    let (front, _) = device("Front door");
+    let (lift, _) = device("Lift");
+    let people = FakePeople::with(&[("Alice", "resident")]);
+    let bridge = {
+        let _g = rt.enter();
+        Bridge::start(
+            options(mqtt.clone()),
+            vec![front, lift],
+            people,
+            Arc::new(FakeSink::default()),
+        )
+        .unwrap()
+    };
     let topics = Topics::new(&mqtt);
-    let mut want = BTreeMap::new();
-    for d in [&front, &lift] {
-        for m in discovery_messages(&topics, d) {
-            want.insert(m.topic, (m.payload, true));
+    let mut want = std::collections::BTreeMap::new();
+    for d in ["Front door", "Lift"] {
+        for m in discovery_messages(&topics, &Device::new(d).unwrap()) {
+            want.insert(m.topic, m.payload);
         }
-        want.insert(topics.availability(d), (b"online".to_vec(), true));
     }
-    // `announce` only queues: the first look waits until the broker has everything (messages that arrive
-    // live carry retain=false); a second subscription then sees what a late-starting HA would, all retained.
-    let filters = ["homeassistant/#", "facegate/#"];
-    assert_eq!(
-        retained(broker.port, &filters, want.len()).await.len(),
-        want.len()
-    );
-    let got = retained(broker.port, &filters, want.len()).await;
-    assert_eq!(
-        got.len(),
-        want.len(),
-        "topics: {:?}",
-        got.keys().collect::<Vec<_>>()
-    );
-    for (topic, (payload, retain)) in &want {
-        let (p, r) = got.get(topic).unwrap_or_else(|| panic!("{topic} missing"));
+    let levels = vec!["resident".to_string(), "guest".to_string()];
+    for m in person_messages(&topics, "Alice", &levels) {
+        want.insert(m.topic, m.payload);
+    }
+    wait_retained(&broker, "homeassistant/#", Duration::from_secs(10), |g| {
+        g.len() >= want.len()
+    });
+    // Messages that arrive live carry retain=false: a second subscription sees what a late HA would.
+    let configs = collect(&broker, &["homeassistant/#"], Duration::from_millis(500));
+    assert_eq!(configs.len(), want.len(), "{:?}", configs.keys());
+    let mut bytes = 0;
+    for (topic, payload) in &want {
+        let (p, retained) = &configs[topic];
         assert_eq!(p, payload, "{topic}");
-        assert_eq!(r, retain, "{topic} must be retained");
+        assert!(retained, "{topic} must be retained");
+        bytes += p.len();
     }
+    eprintln!(
+        "discovery: {} configs per camera, {} per person, {} messages {} bytes for 2 cameras + 1 person",
+        ENTITIES.len(),
+        2,
+        want.len(),
+        bytes
+    );
+    let states = collect(&broker, &["fgret/#"], Duration::from_millis(500));
+    let s = |t: &str| String::from_utf8(states[t].0.clone()).unwrap();
+    assert_eq!(s("fgret/availability"), "online");
+    assert_eq!(s("fgret/front_door/recognition/state"), "ON");
+    let default = ServiceConfig::default().vision.match_threshold;
+    assert_eq!(s("fgret/lift/match_threshold/state"), default.to_string());
+    assert_eq!(s("fgret/front_door/face_present/state"), "OFF");
+    assert_eq!(s("fgret/front_door/camera/state"), "starting");
+    assert_eq!(s("fgret/people/alice/presence/state"), "not_home");
+    assert_eq!(s("fgret/people/alice/access_level/state"), "resident");
+    assert!(states.values().all(|(_, r)| *r), "states are retained");
 
-    publisher.shutdown().await.unwrap();
-    // shutdown waits for the event loop to send everything and disconnect, so the offline states are in.
-    let got = retained(broker.port, &["facegate/+/availability"], 2).await;
-    assert_eq!(got[&topics.availability(&front)].0, b"offline");
-    assert_eq!(got[&topics.availability(&lift)].0, b"offline");
+    rt.block_on(bridge.shutdown());
+    let after = collect(&broker, &["fgret/availability"], Duration::from_millis(500));
+    assert_eq!(after["fgret/availability"].0, b"offline");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_password_and_no_broker_are_clear_errors() {
-    let broker = start_broker();
-    let dev = vec![Device::new("Front door").unwrap()];
-    let err = Publisher::connect(&options(broker.port, "wrong"), "facegate-bad", dev.clone())
-        .await
-        .err()
-        .unwrap();
-    assert!(matches!(err, HaError::Connection { .. }), "{err}");
-    let free = TcpListener::bind("127.0.0.1:0")
+#[test]
+fn wrong_credentials_then_fixed_recovers() {
+    let logs = logs();
+    let broker = Broker::start();
+    let mut mqtt = mqtt_for(&broker, "fgcred");
+    mqtt.username = "newuser".into();
+    mqtt.password = facegate::config::Secret::new("newpass");
+    let rt = runtime();
+    let (front, _) = device("Front door");
+    let bridge = {
+        let _g = rt.enter();
+        Bridge::start(
+            options(mqtt),
+            vec![front],
+            FakePeople::with(&[]),
+            Arc::new(FakeSink::default()),
+        )
         .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err = Publisher::connect(&options(free, "s3cret"), "facegate-none", dev.clone())
-        .await
-        .err()
-        .unwrap();
-    assert!(matches!(err, HaError::Connection { .. }), "{err}");
-    let empty = MqttConfig::default();
-    let err = Publisher::connect(&empty, "facegate-empty", dev)
-        .await
-        .err()
-        .unwrap();
-    assert!(
-        matches!(
-            err,
-            HaError::BadOption {
-                option: "mqtt.host",
-                ..
-            }
-        ),
-        "{err}"
+    };
+    let port = broker.port.to_string();
+    let line = logs.wait_for(
+        &[&port, "refused the login of user 'newuser'", "mqtt.password"],
+        Duration::from_secs(10),
     );
+    eprintln!("log: {line}");
+    // Add the user and make mosquitto reload its password file: the bridge's next retry gets in.
+    let pw = broker.dir.path().join("passwd");
+    let ok = Command::new("mosquitto_passwd")
+        .args(["-b"])
+        .arg(&pw)
+        .args(["newuser", "newpass"])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    broker.reload();
+    let got = wait_retained(&broker, "fgcred/availability", Duration::from_secs(40), |g| {
+        g.get("fgcred/availability").map(|p| p.0.as_slice()) == Some(b"online")
+    });
+    assert_eq!(got["fgcred/availability"].0, b"online");
+    rt.block_on(bridge.shutdown());
+}
+
+#[test]
+fn broker_down_at_start_then_up_recovers() {
+    let logs = logs();
+    let broker = Broker::start();
+    broker.stop();
+    let mqtt = mqtt_for(&broker, "fgdown");
+    let rt = runtime();
+    let (front, _) = device("Front door");
+    let bridge = {
+        let _g = rt.enter();
+        Bridge::start(
+            options(mqtt),
+            vec![front],
+            FakePeople::with(&[]),
+            Arc::new(FakeSink::default()),
+        )
+        .unwrap()
+    };
+    let port = broker.port.to_string();
+    logs.wait_for(
+        &[&port, "nothing accepts connections", "mqtt.port"],
+        Duration::from_secs(10),
+    );
+    broker.restart();
+    let got = wait_retained(&broker, "fgdown/availability", Duration::from_secs(40), |g| {
+        g.contains_key("fgdown/availability")
+    });
+    assert_eq!(got["fgdown/availability"].0, b"online");
+    rt.block_on(bridge.shutdown());
+}
+
+#[test]
+fn tls_with_the_right_ca_connects_and_a_wrong_ca_is_a_clear_error() {
+    let logs = logs();
+    let broker = Broker::start_tls();
+    let rt = runtime();
+    let mut good = mqtt_for(&broker, "fgtls");
+    good.ca_file = Some(broker.dir.path().join("ca.crt"));
+    let mut bad = mqtt_for(&broker, "fgtlsbad");
+    bad.ca_file = Some(broker.dir.path().join("other-ca.crt"));
+    let (front, _) = device("Front door");
+    let (front2, _) = device("Front door");
+    let (ok_bridge, bad_bridge) = {
+        let _g = rt.enter();
+        let people = FakePeople::with(&[]);
+        let sink = Arc::new(FakeSink::default());
+        (
+            Bridge::start(options(good), vec![front], people.clone(), sink.clone()).unwrap(),
+            Bridge::start(options(bad), vec![front2], people, sink).unwrap(),
+        )
+    };
+    let line = logs.wait_for(&["TLS with", "mqtt.ca_file"], Duration::from_secs(10));
+    eprintln!("log: {line}");
+    let got = wait_retained(&broker, "+/availability", Duration::from_secs(10), |g| {
+        g.contains_key("fgtls/availability")
+    });
+    assert_eq!(got["fgtls/availability"].0, b"online");
+    assert!(!got.contains_key("fgtlsbad/availability"));
+    // A CA file that does not exist or holds no certificate is refused before connecting.
+    let mut missing = mqtt_for(&broker, "fgtlsmissing");
+    missing.ca_file = Some(broker.dir.path().join("nope.crt"));
+    let (front3, _) = device("Front door");
+    let _g = rt.enter();
+    let err = Bridge::start(
+        options(missing),
+        vec![front3],
+        FakePeople::with(&[]),
+        Arc::new(FakeSink::default()),
+    )
+    .err()
+    .unwrap();
+    assert!(err.to_string().contains("mqtt.ca_file"), "{err}");
+    rt.block_on(async {
+        ok_bridge.shutdown().await;
+        bad_bridge.shutdown().await;
+    });
+}
+
+#[test]
+fn malformed_and_out_of_range_commands_keep_the_old_state() {
+    let logs = logs();
+    let broker = Broker::start();
+    let mqtt = mqtt_for(&broker, "fgcmd");
+    let rt = runtime();
+    let (front, settings) = device("Front door");
+    let sink = Arc::new(FakeSink::default());
+    let bridge = {
+        let _g = rt.enter();
+        Bridge::start(
+            options(mqtt),
+            vec![front],
+            FakePeople::with(&[("Alice", "resident")]),
+            sink.clone(),
+        )
+        .unwrap()
+    };
+    wait_retained(&broker, "fgcmd/availability", Duration::from_secs(10), |g| {
+        !g.is_empty()
+    });
+    let (client, mut conn) = broker.client("commander");
+    std::thread::spawn(move || for _ in conn.iter() {});
+    let send = |topic: &str, payload: &[u8]| {
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload.to_vec())
+            .unwrap();
+    };
+    let before = settings.get();
+    send("fgcmd/front_door/match_threshold/set", b"0.95");
+    logs.wait_for(
+        &["refused MQTT command", "match_threshold", "0.95"],
+        Duration::from_secs(5),
+    );
+    send("fgcmd/front_door/match_threshold/set", b"abc");
+    logs.wait_for(&["refused MQTT command", "expected a number"], Duration::from_secs(5));
+    send("fgcmd/front_door/recognition/set", b"maybe");
+    logs.wait_for(&["refused MQTT command", "expected ON or OFF"], Duration::from_secs(5));
+    send("fgcmd/front_door/antispoof_threshold/set", &[0xff, 0xfe]);
+    logs.wait_for(&["refused MQTT command", "not UTF-8"], Duration::from_secs(5));
+    send("fgcmd/people/alice/access_level/set", b"superuser");
+    logs.wait_for(&["refused access level", "superuser"], Duration::from_secs(5));
+    assert_eq!(settings.get(), before, "refused commands change nothing");
+    assert!(sink.0.lock().unwrap().is_empty(), "nothing persisted");
+    let got = collect(&broker, &["fgcmd/front_door/match_threshold/state"], Duration::from_millis(500));
+    let default = ServiceConfig::default().vision.match_threshold.to_string();
+    assert_eq!(got["fgcmd/front_door/match_threshold/state"].0, default.as_bytes());
+    // A valid one is applied, persisted and echoed.
+    send("fgcmd/front_door/match_threshold/set", b"0.45");
+    let got = wait_retained(
+        &broker,
+        "fgcmd/front_door/match_threshold/state",
+        Duration::from_secs(5),
+        |g| g.values().any(|p| p.0 == b"0.45"),
+    );
+    assert_eq!(got["fgcmd/front_door/match_threshold/state"].0, b"0.45");
+    assert_eq!(settings.get().match_threshold, 0.45);
+    let saved = sink.0.lock().unwrap().clone();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].0, "front_door");
+    assert_eq!(saved[0].1.match_threshold, 0.45);
+    rt.block_on(bridge.shutdown());
 }

@@ -1,4 +1,5 @@
-//! The command line: `enroll`, `identify`, `embed`, `people`, `models`, `config`, `bench`, `replay`, `events`.
+//! The command line: `run` (the service), `enroll`, `identify`, `embed`, `people`, `models`, `config`,
+//! `bench`, `replay`, `events`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]. Commands over many images report each file's outcome and go on
 //! with the others; the exit code is non-zero when any file failed. This is the top of the program, so errors
@@ -67,6 +68,15 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// The newest access decisions from the audit log.
     Events(replay::EventsArgs),
+    /// Run the service: cameras, recognition, Home Assistant over MQTT, gate boards (until SIGTERM).
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The options (JSON, as the add-on's /data/options.json).
+    #[arg(long, env = "FACEGATE_OPTIONS", default_value = "/data/options.json")]
+    pub options: PathBuf,
 }
 
 /// Detection options shared by the commands that look at images.
@@ -203,6 +213,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Events(a) => replay::events(&a),
         Command::Bench(a) => {
             crate::bench::run(&a, g.models.as_deref())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(a) => {
+            crate::service::run(&crate::service::RunOptions {
+                options: a.options,
+                models: g.models.clone(),
+                threads: g.threads,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -38,6 +38,11 @@ pub struct MqttConfig {
     pub discovery_prefix: String,
     /// Root of facegate's own topics: `<base_topic>/<device>/...`.
     pub base_topic: String,
+    /// Access events that could not be sent while the broker was unreachable are delivered after the
+    /// reconnect if at most this old, otherwise dropped (and counted in the log).
+    pub event_max_age_s: u32,
+    /// A person's Home Assistant device tracker goes `not_home` this long after their last recognition.
+    pub away_after_s: u32,
 }
 
 impl Default for MqttConfig {
@@ -50,6 +55,8 @@ impl Default for MqttConfig {
             ca_file: None,
             discovery_prefix: "homeassistant".into(),
             base_topic: "facegate".into(),
+            event_max_age_s: 300,
+            away_after_s: 600,
         }
     }
 }

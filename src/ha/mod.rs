@@ -1,14 +1,16 @@
 //! Home Assistant over MQTT: the discovery payloads that make facegate's facts and controls appear in HA
-//! with no YAML ([`discovery`]), and the MQTT connection that publishes them ([`publisher`]).
+//! with no YAML ([`discovery`]), the MQTT connection ([`link`]: TLS, last will, reconnects) and the bridge
+//! that keeps HA's picture of facegate current and carries HA's commands back ([`bridge`]).
 //!
-//! Topic tree (plain JSON, readable in MQTT Explorer), per device (one per camera/gate):
-//! `<base_topic>/<device>/availability` (`online`/`offline`, retained, the last will),
-//! `<base_topic>/<device>/<entity>/state` (retained states; the access event is not retained) and
-//! `<base_topic>/<device>/<entity>/set` (commands from HA). Discovery configs live under
-//! `<discovery_prefix>/<component>/facegate_<device>/<entity>/config`, retained.
+//! Topic tree (plain JSON, readable in MQTT Explorer): `<base_topic>/availability` (`online`/`offline`,
+//! retained, the last will); per device (one per camera/gate) `<base_topic>/<device>/<entity>/state`
+//! (retained states; events are not retained) and `<base_topic>/<device>/<entity>/set` (commands from HA);
+//! per enrolled person `<base_topic>/people/<person>/{presence,access_level}/...`. Discovery configs live
+//! under `<discovery_prefix>/<component>/facegate_<device>/<entity>/config`, retained.
 
+pub mod bridge;
 pub mod discovery;
-pub mod publisher;
+pub mod link;
 
 use thiserror::Error;
 

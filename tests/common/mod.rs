@@ -44,3 +44,5 @@ pub fn fixture(rel: &str) -> PathBuf {
 pub fn models() -> ModelStore {
     ModelStore::new(vec![repo().join("models"), shared().join("models")])
 }
+
+pub mod ha;

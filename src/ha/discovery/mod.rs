@@ -15,6 +15,13 @@ use serde_json::{json, Map, Value};
 
 use super::HaError;
 use crate::config::MqttConfig;
+use crate::settings::{ANTISPOOF_THRESHOLD_RANGE, MATCH_THRESHOLD_RANGE};
+
+mod person;
+pub use person::{
+    person_messages, person_payload, person_removal_messages, person_slug,
+    person_slug_in_config_topic, PersonEntity, PEOPLE_SEGMENT,
+};
 
 /// Home Assistant entity platforms facegate uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,6 +103,12 @@ pub struct EntitySpec {
 /// without action: HA automations see who arrived).
 pub const ACCESS_EVENT_TYPES: &[&str] = &["granted", "denied", "unknown", "spoof"];
 
+/// The outcomes of an enrollment requested from HA (attributes: name, samples, reason).
+pub const ENROLLMENT_EVENT_TYPES: &[&str] = &["enrolled", "failed"];
+
+/// How a gate action (unlock, lift call) ended on the ESPHome board (attributes: action, reason, timings).
+pub const GATE_EVENT_TYPES: &[&str] = &["confirmed", "unconfirmed", "dropped"];
+
 const fn spec(
     key: &'static str,
     name: &'static str,
@@ -128,6 +141,26 @@ pub const ENTITIES: &[EntitySpec] = &[
         },
         Primary,
         Some("mdi:door"),
+    ),
+    spec(
+        "enrollment",
+        "Enrollment",
+        C::Event,
+        Kind::Event {
+            types: ENROLLMENT_EVENT_TYPES,
+        },
+        Primary,
+        Some("mdi:account-plus"),
+    ),
+    spec(
+        "gate_action",
+        "Gate action",
+        C::Event,
+        Kind::Event {
+            types: GATE_EVENT_TYPES,
+        },
+        Primary,
+        Some("mdi:gate"),
     ),
     spec(
         "last_person",
@@ -178,8 +211,8 @@ pub const ENTITIES: &[EntitySpec] = &[
         "Match threshold",
         C::Number,
         Kind::Number {
-            min: 0.0,
-            max: 1.0,
+            min: MATCH_THRESHOLD_RANGE.0 as f64,
+            max: MATCH_THRESHOLD_RANGE.1 as f64,
             step: 0.01,
         },
         Config,
@@ -190,8 +223,8 @@ pub const ENTITIES: &[EntitySpec] = &[
         "Anti-spoof threshold",
         C::Number,
         Kind::Number {
-            min: 0.0,
-            max: 1.0,
+            min: ANTISPOOF_THRESHOLD_RANGE.0 as f64,
+            max: ANTISPOOF_THRESHOLD_RANGE.1 as f64,
             step: 0.01,
         },
         Config,
@@ -263,10 +296,11 @@ pub struct Device {
 }
 
 impl Device {
-    /// A device named as in the options; fails when the name has nothing to build topics from.
+    /// A device named as in the options; fails when the name has nothing to build topics from (or would
+    /// collide with the people's topics).
     pub fn new(name: &str) -> Result<Self, HaError> {
         let slug = slug(name);
-        if slug.is_empty() {
+        if slug.is_empty() || slug == PEOPLE_SEGMENT {
             return Err(HaError::BadDeviceName(name.to_string()));
         }
         Ok(Self {
@@ -308,9 +342,10 @@ impl Topics {
         }
     }
 
-    /// `online` / `offline`, retained; the last will.
-    pub fn availability(&self, device: &Device) -> String {
-        format!("{}/{}/availability", self.base_topic, device.slug)
+    /// `online` / `offline` of the whole facegate service, retained; the connection's last will. Every entity
+    /// lists it, so a crash or a lost connection makes them all unavailable at once.
+    pub fn availability(&self) -> String {
+        format!("{}/availability", self.base_topic)
     }
 
     /// Where facegate publishes an entity's state (or event, or image bytes).
@@ -370,7 +405,7 @@ pub fn config_payload(topics: &Topics, device: &Device, spec: &EntitySpec) -> Va
         "unique_id",
         json!(format!("facegate_{}_{}", device.slug, spec.key)),
     );
-    put("availability_topic", json!(topics.availability(device)));
+    put("availability_topic", json!(topics.availability()));
     put("device", device_block(device));
     put("o", origin_block());
     match spec.category {
@@ -418,8 +453,10 @@ pub fn config_payload(topics: &Topics, device: &Device, spec: &EntitySpec) -> Va
         Kind::Number { min, max, step } => {
             put("state_topic", state);
             put("command_topic", command);
-            put("min", json!(min));
-            put("max", json!(max));
+            // The ranges come from f32 settings: round so HA shows 0.3, not 0.30000001192092896.
+            let r = |x: f64| (x * 1e4).round() / 1e4;
+            put("min", json!(r(min)));
+            put("max", json!(r(max)));
             put("step", json!(step));
             put("mode", json!("box"));
         }

@@ -21,7 +21,7 @@ fn common(key: &str, name: &str, extra: Value) -> Value {
     let mut v = json!({
         "name": name,
         "unique_id": format!("facegate_front_door_{key}"),
-        "availability_topic": "facegate/front_door/availability",
+        "availability_topic": "facegate/availability",
         "device": {
             "identifiers": ["facegate_front_door"],
             "name": "Front door",
@@ -156,7 +156,7 @@ fn number_thresholds() {
             "icon": "mdi:tune",
             "state_topic": "facegate/front_door/match_threshold/state",
             "command_topic": "facegate/front_door/match_threshold/set",
-            "min": 0.0, "max": 1.0, "step": 0.01, "mode": "box",
+            "min": 0.3, "max": 0.7, "step": 0.01, "mode": "box",
         }),
     );
     assert_eq!(payload("match_threshold"), want);
@@ -226,7 +226,7 @@ fn custom_prefixes_and_slugs() {
     let lift = Device::new("  Lift — Floor #2 ").unwrap();
     assert_eq!(lift.slug, "lift_floor_2");
     assert_eq!(lift.name, "Lift — Floor #2");
-    assert_eq!(t.availability(&lift), "gates/lift_floor_2/availability");
+    assert_eq!(t.availability(), "gates/availability");
     assert_eq!(
         t.config(&lift, entity("last_face").unwrap()),
         "ha/image/facegate_lift_floor_2/last_face/config"
@@ -236,4 +236,76 @@ fn custom_prefixes_and_slugs() {
         Device::new(" #!? "),
         Err(HaError::BadDeviceName(_))
     ));
+    // The people's topics live under <base>/people: no camera may take that name.
+    assert!(matches!(
+        Device::new("People"),
+        Err(HaError::BadDeviceName(_))
+    ));
+}
+
+#[test]
+fn person_entities_tracker_and_access_level() {
+    let t = topics();
+    let levels = vec!["resident".to_string(), "guest".to_string()];
+    let device = json!({
+        "identifiers": ["facegate_people_alice_b"],
+        "name": "Alice B.",
+        "manufacturer": "facegate",
+        "model": "Enrolled person",
+        "sw_version": env!("CARGO_PKG_VERSION"),
+    });
+    let o = json!({"name": "facegate", "sw": env!("CARGO_PKG_VERSION")});
+    assert_eq!(
+        person_payload(&t, "Alice B.", PersonEntity::Presence, &levels),
+        json!({
+            "name": null,
+            "unique_id": "facegate_people_alice_b_presence",
+            "availability_topic": "facegate/availability",
+            "device": device,
+            "o": o,
+            "state_topic": "facegate/people/alice_b/presence/state",
+            "payload_home": "home",
+            "payload_not_home": "not_home",
+            "source_type": "router",
+            "icon": "mdi:account",
+        })
+    );
+    assert_eq!(
+        person_payload(&t, "Alice B.", PersonEntity::AccessLevel, &levels),
+        json!({
+            "name": "Access level",
+            "unique_id": "facegate_people_alice_b_access_level",
+            "availability_topic": "facegate/availability",
+            "device": device,
+            "o": o,
+            "state_topic": "facegate/people/alice_b/access_level/state",
+            "command_topic": "facegate/people/alice_b/access_level/set",
+            "entity_category": "config",
+            "options": ["resident", "guest"],
+            "icon": "mdi:key",
+        })
+    );
+    let msgs = person_messages(&t, "Alice B.", &levels);
+    assert_eq!(
+        msgs.iter().map(|m| m.topic.as_str()).collect::<Vec<_>>(),
+        [
+            "homeassistant/device_tracker/facegate_people_alice_b/presence/config",
+            "homeassistant/select/facegate_people_alice_b/access_level/config",
+        ]
+    );
+    assert_eq!(
+        person_slug_in_config_topic(&t, &msgs[1].topic).as_deref(),
+        Some("alice_b")
+    );
+    assert_eq!(
+        person_slug_in_config_topic(&t, "homeassistant/select/facegate_front_door/x/config"),
+        None
+    );
+    let gone = person_removal_messages(&t, "alice_b");
+    assert_eq!(gone.len(), 4);
+    assert!(gone.iter().all(|m| m.payload.is_empty()));
+    // A name without ASCII letters still gets a stable, usable id.
+    let s = person_slug("张伟");
+    assert!(s.starts_with('p') && s.len() == 13, "{s}");
+    assert_eq!(s, person_slug("张伟"));
 }

@@ -144,9 +144,7 @@ fn decision(gate: &str, verdict: Verdict, person: Option<&str>) -> FrameReport {
 
 /// A small JPEG (a gradient, no person), as the face crop.
 fn jpeg(seed: u8) -> Vec<u8> {
-    let img = image::RgbImage::from_fn(64, 64, |x, y| {
-        image::Rgb([x as u8 * 4, y as u8 * 4, seed])
-    });
+    let img = image::RgbImage::from_fn(64, 64, |x, y| image::Rgb([x as u8 * 4, y as u8 * 4, seed]));
     let mut out = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 90)
         .encode_image(&img)
@@ -155,7 +153,11 @@ fn jpeg(seed: u8) -> Vec<u8> {
 }
 
 /// Waits on HA's `state_changed` stream for `entity_id`'s new state to satisfy `pred`.
-fn wait_change(rx: &mpsc::Receiver<Value>, entity_id: &str, pred: impl Fn(&Value) -> bool) -> Value {
+fn wait_change(
+    rx: &mpsc::Receiver<Value>,
+    entity_id: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
     let end = Instant::now() + T;
     loop {
         let left = end.saturating_duration_since(Instant::now());
@@ -194,7 +196,10 @@ fn entities_exist_with_names_device_and_states() {
             .unwrap();
         assert_eq!(e["device_id"], dev["id"], "{}", spec.key);
         let id = e["entity_id"].as_str().unwrap();
-        assert!(id.starts_with(&format!("{}.", spec.component.as_str())), "{id}");
+        assert!(
+            id.starts_with(&format!("{}.", spec.component.as_str())),
+            "{id}"
+        );
         let st = ha.wait_state(id, T, |s| s["state"] != "unavailable");
         assert_eq!(
             st["attributes"]["friendly_name"],
@@ -240,8 +245,13 @@ fn decisions_fire_events_and_update_states_image_and_tracker() {
 
     // An unknown face: the event fires with `unknown`, the last person says so, the image serves the crop.
     let crop = jpeg(1);
-    rig.report(decision(&rig.device.name, Verdict::Unknown, None), Some(crop.clone()));
-    let ev = wait_change(&changes, &access, |s| s["attributes"]["event_type"] == "unknown");
+    rig.report(
+        decision(&rig.device.name, Verdict::Unknown, None),
+        Some(crop.clone()),
+    );
+    let ev = wait_change(&changes, &access, |s| {
+        s["attributes"]["event_type"] == "unknown"
+    });
     assert_eq!(ev["attributes"]["person"], Value::Null);
     assert_eq!(ev["attributes"]["gate"], rig.device.name.as_str());
     assert_eq!(ev["attributes"]["action"], "none");
@@ -265,8 +275,13 @@ fn decisions_fire_events_and_update_states_image_and_tracker() {
             lock: "door_lock".into(),
         }],
     };
-    rig.report(decision(&rig.device.name, granted, Some(&alice)), Some(jpeg(2)));
-    let ev = wait_change(&changes, &access, |s| s["attributes"]["event_type"] == "granted");
+    rig.report(
+        decision(&rig.device.name, granted, Some(&alice)),
+        Some(jpeg(2)),
+    );
+    let ev = wait_change(&changes, &access, |s| {
+        s["attributes"]["event_type"] == "granted"
+    });
     assert_eq!(ev["attributes"]["person"], alice.as_str());
     assert_eq!(ev["attributes"]["action"], "unlock door_lock");
     ha.wait_state(&last, T, |s| s["state"] == alice.as_str());
@@ -282,7 +297,11 @@ fn decisions_fire_events_and_update_states_image_and_tracker() {
     // Decision -> state in HA (the event entity's state changes when HA has processed the message).
     let mut lat = Vec::new();
     for i in 0..30 {
-        let verdict = if i % 2 == 0 { Verdict::Unknown } else { Verdict::Spoof };
+        let verdict = if i % 2 == 0 {
+            Verdict::Unknown
+        } else {
+            Verdict::Spoof
+        };
         let want = if i % 2 == 0 { "unknown" } else { "spoof" };
         let sent = Instant::now();
         rig.report(decision(&rig.device.name, verdict, None), None);
@@ -309,7 +328,11 @@ fn controls_in_ha_reach_settings_gallery_and_enrollment() {
     let default = ServiceConfig::default().vision.match_threshold.to_string();
     ha.wait_state(&mt, T, |s| s["state"] == default.as_str());
 
-    ha.call_service("number", "set_value", json!({"entity_id": mt, "value": 0.45}));
+    ha.call_service(
+        "number",
+        "set_value",
+        json!({"entity_id": mt, "value": 0.45}),
+    );
     ha.wait_state(&mt, T, |s| s["state"] == "0.45");
     assert_eq!(rig.settings.get().match_threshold, 0.45);
     let rec = rig.id("recognition");
@@ -321,7 +344,11 @@ fn controls_in_ha_reach_settings_gallery_and_enrollment() {
 
     // Access level from the person's select writes the gallery.
     let level = rig.person_id(&alice, "access_level");
-    ha.call_service("select", "select_option", json!({"entity_id": level, "option": "guest"}));
+    ha.call_service(
+        "select",
+        "select_option",
+        json!({"entity_id": level, "option": "guest"}),
+    );
     ha.wait_state(&level, T, |s| s["state"] == "guest");
     assert_eq!(rig.people.level(&alice).as_deref(), Some("guest"));
 
@@ -330,10 +357,19 @@ fn controls_in_ha_reach_settings_gallery_and_enrollment() {
     let enroll = rig.id("enroll");
     let events = rig.id("enrollment");
     ha.call_service("button", "press", json!({"entity_id": enroll}));
-    let ev = wait_change(&changes, &events, |s| s["attributes"]["event_type"] == "failed");
-    assert!(ev["attributes"]["reason"].as_str().unwrap().contains("Enroll name"));
+    let ev = wait_change(&changes, &events, |s| {
+        s["attributes"]["event_type"] == "failed"
+    });
+    assert!(ev["attributes"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("Enroll name"));
     let bob = unique("Bob");
-    ha.call_service("text", "set_value", json!({"entity_id": rig.id("enroll_name"), "value": bob}));
+    ha.call_service(
+        "text",
+        "set_value",
+        json!({"entity_id": rig.id("enroll_name"), "value": bob}),
+    );
     ha.wait_state(&rig.id("enroll_name"), T, |s| s["state"] == bob.as_str());
     ha.call_service("button", "press", json!({"entity_id": enroll}));
     let cmd = rig.commands.recv_timeout(T).expect("enroll command");
@@ -355,15 +391,22 @@ fn controls_in_ha_reach_settings_gallery_and_enrollment() {
         ..FrameReport::default()
     };
     rig.report(done, None);
-    let ev = wait_change(&changes, &events, |s| s["attributes"]["event_type"] == "enrolled");
+    let ev = wait_change(&changes, &events, |s| {
+        s["attributes"]["event_type"] == "enrolled"
+    });
     assert_eq!(ev["attributes"]["name"], bob.as_str());
     assert_eq!(ev["attributes"]["samples"], 5);
     let bob_tracker = rig.person_id(&bob, "presence");
     ha.wait_state(&bob_tracker, T, |s| s["state"] == "not_home");
     // Enrolling a name already taken is refused before the camera is asked.
     ha.call_service("button", "press", json!({"entity_id": enroll}));
-    let ev = wait_change(&changes, &events, |s| s["attributes"]["event_type"] == "failed");
-    assert!(ev["attributes"]["reason"].as_str().unwrap().contains("already taken"));
+    let ev = wait_change(&changes, &events, |s| {
+        s["attributes"]["event_type"] == "failed"
+    });
+    assert!(ev["attributes"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("already taken"));
 
     // Removing Alice from the gallery removes her entities from HA.
     let alice_tracker = rig.person_id(&alice, "presence");

@@ -151,7 +151,11 @@ fn wrong_credentials_then_fixed_recovers() {
     };
     let port = broker.port.to_string();
     let line = logs.wait_for(
-        &[&port, "refused the login of user 'newuser'", "mqtt.password"],
+        &[
+            &port,
+            "refused the login of user 'newuser'",
+            "mqtt.password",
+        ],
         Duration::from_secs(10),
     );
     eprintln!("log: {line}");
@@ -165,9 +169,12 @@ fn wrong_credentials_then_fixed_recovers() {
         .unwrap();
     assert!(ok.success());
     broker.reload();
-    let got = wait_retained(&broker, "fgcred/availability", Duration::from_secs(40), |g| {
-        g.get("fgcred/availability").map(|p| p.0.as_slice()) == Some(b"online")
-    });
+    let got = wait_retained(
+        &broker,
+        "fgcred/availability",
+        Duration::from_secs(40),
+        |g| g.get("fgcred/availability").map(|p| p.0.as_slice()) == Some(b"online"),
+    );
     assert_eq!(got["fgcred/availability"].0, b"online");
     rt.block_on(bridge.shutdown());
 }
@@ -196,9 +203,12 @@ fn broker_down_at_start_then_up_recovers() {
         Duration::from_secs(10),
     );
     broker.restart();
-    let got = wait_retained(&broker, "fgdown/availability", Duration::from_secs(40), |g| {
-        g.contains_key("fgdown/availability")
-    });
+    let got = wait_retained(
+        &broker,
+        "fgdown/availability",
+        Duration::from_secs(40),
+        |g| g.contains_key("fgdown/availability"),
+    );
     assert_eq!(got["fgdown/availability"].0, b"online");
     rt.block_on(bridge.shutdown());
 }
@@ -268,9 +278,12 @@ fn malformed_and_out_of_range_commands_keep_the_old_state() {
         )
         .unwrap()
     };
-    wait_retained(&broker, "fgcmd/availability", Duration::from_secs(10), |g| {
-        !g.is_empty()
-    });
+    wait_retained(
+        &broker,
+        "fgcmd/availability",
+        Duration::from_secs(10),
+        |g| !g.is_empty(),
+    );
     let (client, mut conn) = broker.client("commander");
     std::thread::spawn(move || for _ in conn.iter() {});
     let send = |topic: &str, payload: &[u8]| {
@@ -285,18 +298,37 @@ fn malformed_and_out_of_range_commands_keep_the_old_state() {
         Duration::from_secs(5),
     );
     send("fgcmd/front_door/match_threshold/set", b"abc");
-    logs.wait_for(&["refused MQTT command", "expected a number"], Duration::from_secs(5));
+    logs.wait_for(
+        &["refused MQTT command", "expected a number"],
+        Duration::from_secs(5),
+    );
     send("fgcmd/front_door/recognition/set", b"maybe");
-    logs.wait_for(&["refused MQTT command", "expected ON or OFF"], Duration::from_secs(5));
+    logs.wait_for(
+        &["refused MQTT command", "expected ON or OFF"],
+        Duration::from_secs(5),
+    );
     send("fgcmd/front_door/antispoof_threshold/set", &[0xff, 0xfe]);
-    logs.wait_for(&["refused MQTT command", "not UTF-8"], Duration::from_secs(5));
+    logs.wait_for(
+        &["refused MQTT command", "not UTF-8"],
+        Duration::from_secs(5),
+    );
     send("fgcmd/people/alice/access_level/set", b"superuser");
-    logs.wait_for(&["refused access level", "superuser"], Duration::from_secs(5));
+    logs.wait_for(
+        &["refused access level", "superuser"],
+        Duration::from_secs(5),
+    );
     assert_eq!(settings.get(), before, "refused commands change nothing");
     assert!(sink.0.lock().unwrap().is_empty(), "nothing persisted");
-    let got = collect(&broker, &["fgcmd/front_door/match_threshold/state"], Duration::from_millis(500));
+    let got = collect(
+        &broker,
+        &["fgcmd/front_door/match_threshold/state"],
+        Duration::from_millis(500),
+    );
     let default = ServiceConfig::default().vision.match_threshold.to_string();
-    assert_eq!(got["fgcmd/front_door/match_threshold/state"].0, default.as_bytes());
+    assert_eq!(
+        got["fgcmd/front_door/match_threshold/state"].0,
+        default.as_bytes()
+    );
     // A valid one is applied, persisted and echoed.
     send("fgcmd/front_door/match_threshold/set", b"0.45");
     let got = wait_retained(

@@ -109,6 +109,10 @@ mod tests {
         };
         again.save("lift", &bad).unwrap();
         assert_eq!(again.load("lift"), None);
-        assert!(crate::gallery::Gallery::open(&db).unwrap().people().unwrap().is_empty());
+        assert!(crate::gallery::Gallery::open(&db)
+            .unwrap()
+            .people()
+            .unwrap()
+            .is_empty());
     }
 }

@@ -216,20 +216,62 @@ fn make_certs(dir: &Path) {
             .current_dir(dir)
             .output()
             .expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-    for (key, crt, cn) in [("ca.key", "ca.crt", "/CN=facegate test CA"), ("other.key", "other-ca.crt", "/CN=other CA")] {
-        let mut a = vec!["req", "-x509", "-days", "2", "-subj", cn, "-keyout", key, "-out", crt];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    for (key, crt, cn) in [
+        ("ca.key", "ca.crt", "/CN=facegate test CA"),
+        ("other.key", "other-ca.crt", "/CN=other CA"),
+    ] {
+        let mut a = vec![
+            "req", "-x509", "-days", "2", "-subj", cn, "-keyout", key, "-out", crt,
+        ];
         a.extend(ec);
         run(&a);
     }
-    let mut a = vec!["req", "-subj", "/CN=127.0.0.1", "-keyout", "server.key", "-out", "server.csr"];
+    let mut a = vec![
+        "req",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ];
     a.extend(ec);
     run(&a);
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").unwrap();
-    run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
-          "-out", "server.crt", "-days", "2", "-extfile", "ext.cnf"]);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
 }
 
 /// A running Home Assistant connected to a [`Broker`] through its MQTT integration.
@@ -299,7 +341,8 @@ impl HomeAssistant {
                 "Home Assistant did not answer HTTP within 90 s; log: {}",
                 self.log_tail()
             );
-            if let Some(Ok(Some(status))) = self.child.lock().unwrap().as_mut().map(|c| c.try_wait())
+            if let Some(Ok(Some(status))) =
+                self.child.lock().unwrap().as_mut().map(|c| c.try_wait())
             {
                 panic!("hass exited with {status}; log: {}", self.log_tail());
             }
@@ -326,8 +369,10 @@ impl HomeAssistant {
     fn onboard(&self) -> String {
         let client_id = self.url("/");
         let r: Value = ureq::post(&self.url("/api/onboarding/users"))
-            .send_json(json!({"client_id": client_id, "name": "Tester", "username": HA_USER,
-                              "password": HA_PASSWORD, "language": "en"}))
+            .send_json(
+                json!({"client_id": client_id, "name": "Tester", "username": HA_USER,
+                              "password": HA_PASSWORD, "language": "en"}),
+            )
             .expect("onboarding user")
             .into_json()
             .unwrap();
@@ -341,7 +386,10 @@ impl HomeAssistant {
             .expect("auth token")
             .into_json()
             .unwrap();
-        let access = t["access_token"].as_str().expect("access_token").to_string();
+        let access = t["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_string();
         let mut ws = Ws::connect(self.port, &access);
         let r = ws.call(json!({"type": "auth/long_lived_access_token",
                                "client_name": "facegate-tests", "lifespan": 365}));
@@ -349,7 +397,10 @@ impl HomeAssistant {
     }
 
     fn add_mqtt(&self, broker: &Broker) {
-        let flow = self.post("/api/config/config_entries/flow", json!({"handler": "mqtt"}));
+        let flow = self.post(
+            "/api/config/config_entries/flow",
+            json!({"handler": "mqtt"}),
+        );
         let id = flow["flow_id"].as_str().expect("flow_id").to_string();
         let done = self.post(
             &format!("/api/config/config_entries/flow/{id}"),
@@ -469,7 +520,8 @@ impl HomeAssistant {
             .iter()
             .filter_map(|e| {
                 let uid = e["unique_id"].as_str()?;
-                uid.starts_with(prefix).then(|| (uid.to_string(), e.clone()))
+                uid.starts_with(prefix)
+                    .then(|| (uid.to_string(), e.clone()))
             })
             .collect()
     }
@@ -478,7 +530,11 @@ impl HomeAssistant {
     pub fn entity_id(&self, unique_id: &str, timeout: Duration) -> String {
         let end = Instant::now() + timeout;
         loop {
-            if let Some((_, e)) = self.registry(unique_id).into_iter().find(|(u, _)| u == unique_id) {
+            if let Some((_, e)) = self
+                .registry(unique_id)
+                .into_iter()
+                .find(|(u, _)| u == unique_id)
+            {
                 return e["entity_id"].as_str().unwrap().to_string();
             }
             assert!(Instant::now() < end, "no entity with unique id {unique_id}");
@@ -559,8 +615,8 @@ pub struct Ws {
 
 impl Ws {
     pub fn connect(port: u16, token: &str) -> Ws {
-        let (socket, _) =
-            tungstenite::connect(format!("ws://127.0.0.1:{port}/api/websocket")).expect("websocket");
+        let (socket, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/api/websocket"))
+            .expect("websocket");
         let mut ws = Ws { socket, next_id: 1 };
         assert_eq!(ws.recv()["type"], "auth_required");
         ws.send(json!({"type": "auth", "access_token": token}));
@@ -608,7 +664,9 @@ impl Ws {
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || loop {
             let m = match self.socket.read() {
-                Ok(tungstenite::Message::Text(t)) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
+                Ok(tungstenite::Message::Text(t)) => {
+                    serde_json::from_str::<Value>(t.as_str()).unwrap()
+                }
                 Ok(_) => continue,
                 Err(_) => return,
             };
@@ -668,7 +726,10 @@ impl Logs {
             {
                 return l.to_string();
             }
-            assert!(Instant::now() < end, "no log line with {parts:?} after {timeout:?}");
+            assert!(
+                Instant::now() < end,
+                "no log line with {parts:?} after {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -739,7 +800,10 @@ impl facegate::ha::bridge::People for FakePeople {
     }
     fn set_access_level(&self, name: &str, level: &str) -> Result<(), String> {
         let mut l = self.list.lock().unwrap();
-        let p = l.iter_mut().find(|p| p.name == name).ok_or("no such person")?;
+        let p = l
+            .iter_mut()
+            .find(|p| p.name == name)
+            .ok_or("no such person")?;
         p.access_level = level.to_string();
         Ok(())
     }

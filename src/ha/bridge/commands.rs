@@ -42,8 +42,11 @@ pub fn parse_number(payload: &str) -> Result<f32, String> {
         .ok_or_else(|| format!("expected a number, got {payload:?}"))
 }
 
+/// A change to apply to the live settings.
+type Change = Box<dyn FnOnce(&mut LiveSettings)>;
+
 /// The change a settings command asks for.
-fn setting_change(key: &str, payload: &str) -> Result<Box<dyn FnOnce(&mut LiveSettings)>, String> {
+fn setting_change(key: &str, payload: &str) -> Result<Change, String> {
     Ok(match key {
         "recognition" => {
             let v = parse_switch(payload)?;
@@ -119,20 +122,32 @@ impl State {
                     .and_then(|change| handle.update(change).map_err(|e| e.to_string()));
                 match result {
                     Ok(s) => {
-                        tracing::info!(device, setting = key, value = payload, "live setting changed");
+                        tracing::info!(
+                            device,
+                            setting = key,
+                            value = payload,
+                            "live setting changed"
+                        );
                         if let Err(e) = self.sink.save(device, &s) {
                             tracing::warn!(device, error = %e, "live setting applied but not persisted");
                         }
                     }
                     Err(why) => {
-                        tracing::warn!(topic, payload, "refused MQTT command: {why}; keeping the current value");
+                        tracing::warn!(
+                            topic,
+                            payload,
+                            "refused MQTT command: {why}; keeping the current value"
+                        );
                     }
                 }
                 self.echo_settings(i).await;
             }
             "enroll_name" => {
                 if payload.chars().count() > MAX_NAME {
-                    tracing::warn!(topic, "refused MQTT command: name longer than {MAX_NAME} characters");
+                    tracing::warn!(
+                        topic,
+                        "refused MQTT command: name longer than {MAX_NAME} characters"
+                    );
                 } else {
                     self.devices[i].enroll_name = payload.trim().to_string();
                 }
@@ -142,7 +157,11 @@ impl State {
             }
             "enroll" if payload == "PRESS" => self.enroll(i).await,
             "forget_unknown" if payload == "PRESS" => self.forget_unknown(i).await,
-            _ => tracing::warn!(topic, payload, "refused MQTT command: unknown entity or payload"),
+            _ => tracing::warn!(
+                topic,
+                payload,
+                "refused MQTT command: unknown entity or payload"
+            ),
         }
     }
 
@@ -190,7 +209,8 @@ impl State {
         // An empty retained message deletes the retained face from the broker.
         self.publish(&image, Vec::new(), true).await;
         let topic = self.state_topic(i, "last_person");
-        self.set_state(topic, br#"{"person":"none"}"#.to_vec()).await;
+        self.set_state(topic, br#"{"person":"none"}"#.to_vec())
+            .await;
     }
 
     async fn access_level_command(&mut self, person_slug: &str, level: &str) {

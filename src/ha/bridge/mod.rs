@@ -8,8 +8,8 @@
 //! policy). States are deduplicated: an unchanged value is not sent again.
 
 mod commands;
-mod people;
 pub mod payloads;
+mod people;
 pub mod queue;
 
 use std::collections::BTreeMap;
@@ -143,6 +143,8 @@ impl Bridge {
             levels: Vec::new(),
             home: BTreeMap::new(),
             last_people_refresh: Instant::now(),
+            was_connected: false,
+            hold_events_until: None,
         };
         st.init_states();
         let task = tokio::spawn(run(st, rx));
@@ -210,7 +212,17 @@ struct State {
     /// People currently `home`, by slug, with their last recognition.
     home: BTreeMap<String, Instant>,
     last_people_refresh: Instant,
+    /// Whether the link has been up before (a later `Up` is a reconnect).
+    was_connected: bool,
+    /// After a reconnect, events wait until HA is back too (its birth message, or this deadline): a broker
+    /// restart drops HA's subscriptions, and a non-retained event sent before HA resubscribes is lost.
+    hold_events_until: Option<Instant>,
 }
+
+/// How long queued events wait for HA's birth message after a reconnect.
+const HOLD_FOR_HA: Duration = Duration::from_secs(10);
+/// Pause between HA's birth message and the queued events (HA resubscribes and reads the configs first).
+const AFTER_BIRTH: Duration = Duration::from_millis(500);
 
 async fn run(mut st: State, mut rx: mpsc::UnboundedReceiver<Msg>) {
     st.refresh_people().await;
@@ -245,7 +257,9 @@ impl State {
     }
 
     fn device_index(&self, slug: &str) -> Option<usize> {
-        self.devices.iter().position(|d| d.setup.device.slug == slug)
+        self.devices
+            .iter()
+            .position(|d| d.setup.device.slug == slug)
     }
 
     /// The settings' states and the camera's initial state, before anything is connected.
@@ -293,7 +307,7 @@ impl State {
 
     /// Publishes an event (QoS 1, not retained) now, or queues it while the broker is unreachable.
     async fn event(&mut self, topic: String, payload: Vec<u8>) {
-        if self.connected {
+        if self.connected && self.hold_events_until.is_none() {
             self.publish(&topic, payload, false).await;
         } else {
             self.queue.push(queue::QueuedEvent {
@@ -336,27 +350,38 @@ impl State {
                     }
                 }
                 self.publish_all().await;
-                let drained = self.queue.drain(Instant::now());
-                if drained.expired + drained.overflowed > 0 {
-                    tracing::warn!(
-                        expired = drained.expired,
-                        overflowed = drained.overflowed,
-                        max_age_s = self.opts.event_max_age.as_secs(),
-                        "dropped events queued while the broker was unreachable (too old or too many)"
-                    );
+                if self.was_connected {
+                    self.hold_events_until = Some(Instant::now() + HOLD_FOR_HA);
+                } else {
+                    self.flush_events().await;
                 }
-                if !drained.deliver.is_empty() {
-                    tracing::info!(
-                        count = drained.deliver.len(),
-                        "delivering events queued while the broker was unreachable"
-                    );
-                }
-                for e in drained.deliver {
-                    self.publish(&e.topic, e.payload, false).await;
-                }
+                self.was_connected = true;
             }
             Link::Down(_) => self.connected = false,
             Link::Message { topic, payload } => self.on_message(&topic, &payload).await,
+        }
+    }
+
+    /// Sends the events queued while the broker (or HA) was unreachable, dropping the stale ones.
+    async fn flush_events(&mut self) {
+        self.hold_events_until = None;
+        let drained = self.queue.drain(Instant::now());
+        if drained.expired + drained.overflowed > 0 {
+            tracing::warn!(
+                expired = drained.expired,
+                overflowed = drained.overflowed,
+                max_age_s = self.opts.event_max_age.as_secs(),
+                "dropped events queued while the broker was unreachable (too old or too many)"
+            );
+        }
+        if !drained.deliver.is_empty() {
+            tracing::info!(
+                count = drained.deliver.len(),
+                "delivering events queued while the broker was unreachable"
+            );
+        }
+        for e in drained.deliver {
+            self.publish(&e.topic, e.payload, false).await;
         }
     }
 
@@ -376,6 +401,9 @@ impl State {
             if payload == b"online" {
                 tracing::info!("Home Assistant is online: republishing discovery and states");
                 self.publish_all().await;
+                if self.hold_events_until.is_some() {
+                    self.hold_events_until = Some(Instant::now() + AFTER_BIRTH);
+                }
             }
             return;
         }
@@ -487,6 +515,9 @@ impl State {
             }
         }
         self.expire_trackers(now).await;
+        if self.connected && self.hold_events_until.is_some_and(|t| now >= t) {
+            self.flush_events().await;
+        }
         if now.duration_since(self.last_people_refresh) >= self.opts.people_every {
             self.refresh_people().await;
         }

@@ -76,7 +76,10 @@ impl State {
 
     /// Empty retained configs and states for a person who is no longer enrolled.
     pub(super) async fn remove_person(&mut self, ps: &str) {
-        tracing::info!(person = ps, "person removed: clearing their Home Assistant entities");
+        tracing::info!(
+            person = ps,
+            "person removed: clearing their Home Assistant entities"
+        );
         self.persons.remove(ps);
         self.home.remove(ps);
         for m in person_removal_messages(&self.topics, ps) {

@@ -48,7 +48,10 @@ pub fn person_slug(name: &str) -> String {
     let h = sha2::Sha256::digest(name.as_bytes());
     format!(
         "p{}",
-        h[..6].iter().map(|b| format!("{b:02x}")).collect::<String>()
+        h[..6]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
     )
 }
 
@@ -154,7 +157,8 @@ pub fn person_removal_messages(topics: &Topics, person_slug: &str) -> Vec<Config
 pub fn person_slug_in_config_topic(topics: &Topics, topic: &str) -> Option<String> {
     let rest = topic.strip_prefix(&format!("{}/", topics.discovery_prefix))?;
     let mut parts = rest.split('/');
-    let (_component, node, _key, last) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let (_component, node, _key, last) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     if last != "config" || parts.next().is_some() {
         return None;
     }

@@ -402,4 +402,15 @@ fn malformed_urls_are_refused_at_open() {
         "source http://cam:http/: bad port 'http' in 'http://cam:http/'"
     );
     assert_eq!(err("http:///x"), "source http:///x: no host in 'http:///x'");
+    let slow = HttpOptions {
+        snapshot_fps: 0.0,
+        ..HttpOptions::default()
+    };
+    assert_eq!(
+        HttpSource::open("http://cam/capture", slow)
+            .err()
+            .unwrap()
+            .to_string(),
+        "source http://cam/capture: snapshot fps must be from 0.01 to 1000, got 0"
+    );
 }

@@ -301,10 +301,12 @@ fn unusable_paths_and_options_are_clear_errors() {
     assert_eq!(
         err(tmp.path(), 0.0),
         format!(
-            "source {}: replay fps must be a positive number, got 0",
+            "source {}: replay fps must be a number from 0.001 to 10000000, got 0",
             tmp.path().display()
         )
     );
+    assert!(err(tmp.path(), f32::NAN).ends_with("got NaN"));
+    assert!(err(tmp.path(), 1e-30).contains("replay fps must be a number from 0.001"));
     // A file with no JPEG in it: an error once, then the end.
     let junk = tmp.path().join("junk.mjpeg");
     std::fs::write(&junk, vec![0x42u8; 200_000]).unwrap();

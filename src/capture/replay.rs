@@ -15,6 +15,11 @@ use super::mjpeg::{MjpegReader, Piece};
 use super::{CaptureError, Frame, FrameSource};
 use crate::imageio::{self, ImageLimits};
 
+/// The frame rates a replay accepts (a thousandth of a frame per second up to ten million: beyond that
+/// times are no longer meaningful).
+pub const MIN_FPS: f32 = 0.001;
+pub const MAX_FPS: f32 = 1.0e7;
+
 /// How fast a replay hands out frames.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Pace {
@@ -108,9 +113,9 @@ impl ReplaySource {
             source_name: name.clone(),
             reason,
         };
-        if !(opts.fps.is_finite() && opts.fps > 0.0) {
+        if !(MIN_FPS..=MAX_FPS).contains(&opts.fps) {
             return Err(other(format!(
-                "replay fps must be a positive number, got {}",
+                "replay fps must be a number from {MIN_FPS} to {MAX_FPS}, got {}",
                 opts.fps
             )));
         }
@@ -146,7 +151,7 @@ impl ReplaySource {
 
     /// Media time of frame `seq`.
     fn pts(&self, seq: u64) -> Duration {
-        Duration::from_secs_f64(seq as f64 / f64::from(self.opts.fps))
+        Duration::try_from_secs_f64(seq as f64 / f64::from(self.opts.fps)).unwrap_or(Duration::MAX)
     }
 
     /// The sequence number to deliver now: the next one (fast), or the newest due one (real time, after
@@ -156,11 +161,12 @@ impl ReplaySource {
             return self.seq;
         }
         let started = *self.started.get_or_insert_with(Instant::now);
-        let due_at = started + self.pts(self.seq);
         let now = Instant::now();
-        if now < due_at {
-            std::thread::sleep(due_at - now);
-            return self.seq;
+        if let Some(due_at) = started.checked_add(self.pts(self.seq)) {
+            if now < due_at {
+                std::thread::sleep(due_at - now);
+                return self.seq;
+            }
         }
         let newest = ((now - started).as_secs_f64() * f64::from(self.opts.fps)).floor() as u64;
         newest.max(self.seq)

@@ -54,10 +54,13 @@ impl HttpSource {
             source_name: url.to_string(),
             reason,
         })?;
-        if !(opts.snapshot_fps.is_finite() && opts.snapshot_fps > 0.0) {
+        if !(0.01..=1000.0).contains(&opts.snapshot_fps) {
             return Err(CaptureError::Other {
                 source_name: url.to_string(),
-                reason: format!("snapshot fps must be positive, got {}", opts.snapshot_fps),
+                reason: format!(
+                    "snapshot fps must be from 0.01 to 1000, got {}",
+                    opts.snapshot_fps
+                ),
             });
         }
         // The name never shows a password.

@@ -4,7 +4,6 @@
 //! until SIGINT/SIGTERM, when it marks itself `offline` in HA and disconnects cleanly.
 
 pub mod camera;
-mod enroller;
 mod people;
 pub mod settings_store;
 
@@ -31,7 +30,6 @@ use crate::settings::{LiveSettings, SettingsHandle};
 use crate::vision::FaceAnalyzer;
 use camera::CameraContext;
 
-pub use enroller::UploadEnroller;
 pub use settings_store::SettingsStore;
 
 /// What `facegate run` needs besides the options file.
@@ -136,10 +134,10 @@ async fn serve(cfg: ServiceConfig, opts: RunOptions) -> anyhow::Result<()> {
     let bridge = Bridge::start(bridge_opts, setups, Arc::new(gallery.clone()), store)?;
 
     let view = LiveView::default();
-    let enroller = Arc::new(UploadEnroller {
-        analyzer: analyzer.clone(),
-        gallery: gallery.clone(),
-    });
+    let enroller = Arc::new(crate::http::GalleryEnroller::new(
+        analyzer.clone(),
+        gallery.clone(),
+    ));
     let addr = SocketAddr::from(([0, 0, 0, 0], cfg.http.port));
     let http = crate::http::serve(addr, view.clone(), enroller, &cfg.http).await?;
 

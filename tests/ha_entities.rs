@@ -303,10 +303,20 @@ fn decisions_fire_events_and_update_states_image_and_tracker() {
             Verdict::Spoof
         };
         let want = if i % 2 == 0 { "unknown" } else { "spoof" };
-        let sent = Instant::now();
+        // Let the previous event settle, so each measurement is one decision alone.
+        std::thread::sleep(Duration::from_millis(200));
+        let sent = chrono::Utc::now();
         rig.report(decision(&rig.device.name, verdict, None), None);
-        wait_change(&changes, &access, |s| s["attributes"]["event_type"] == want);
-        lat.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let st = wait_change(&changes, &access, |s| s["attributes"]["event_type"] == want);
+        // HA's own timestamp of the state change, against the moment the decision was handed over.
+        let changed =
+            chrono::DateTime::parse_from_rfc3339(st["last_changed"].as_str().unwrap()).unwrap();
+        lat.push(
+            (changed.with_timezone(&chrono::Utc) - sent)
+                .num_microseconds()
+                .unwrap() as f64
+                / 1000.0,
+        );
     }
     lat.sort_by(f64::total_cmp);
     eprintln!(

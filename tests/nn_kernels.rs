@@ -511,3 +511,49 @@ fn residual_add_matches_padded_candle_add() {
     assert!(nn::add_residual(&y, &rand_tensor(&[2, 9, 6, 7], 1), &Activation::None).is_err());
     assert!(nn::add_residual(&y, &rand_tensor(&[1, 8, 6, 7], 1), &Activation::None).is_err());
 }
+
+/// 1x1 conv + 3x3 depthwise fused (YuNet's block) against the two layers run by candle: channel counts
+/// that do and do not fill the 8-channel blocks, rows shorter and longer than the 16-pixel blocks, batch 2,
+/// with and without biases and ReLU, on 1 and 2 threads (the 2-thread pool splits rows into bands).
+#[test]
+fn pointwise_depthwise_fused_matches_candle() {
+    let shapes: [([usize; 4], usize, bool, Act); 7] = [
+        ([1, 16, 48, 64], 16, true, Act::Relu),
+        ([1, 32, 30, 40], 64, true, Act::Relu),
+        ([1, 64, 15, 20], 1, true, Act::None),
+        ([1, 64, 15, 20], 10, false, Act::None),
+        ([2, 3, 7, 5], 4, true, Act::PRelu),
+        ([1, 8, 1, 1], 12, true, Act::Relu),
+        ([1, 5, 66, 35], 9, true, Act::Relu),
+    ];
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for (i, (input, cout, bias, act)) in shapes.into_iter().enumerate() {
+            let mut pc = case("pw", input, cout, 1, 1, P0, 1, Act::None);
+            pc.bias = bias;
+            let dc_in = [input[0], cout, input[2], input[3]];
+            let dc = case("dw", dc_in, cout, 3, 1, P1, cout, act);
+            let (pw, dw) = (layer(&pc, 300 + i as u64), layer(&dc, 400 + i as u64));
+            let fused = nn::PointwiseDepthwise::fuse(&pw, &dw).expect("fusable pair");
+            let x = rand_tensor(&input, 500 + i as u64);
+            let fast = pool.install(|| fused.forward(&x)).unwrap();
+            let reference = fused.forward_reference(&x).unwrap();
+            assert_close(
+                &fast,
+                &reference,
+                &format!("pw+dw {input:?} -> {cout} ({threads} threads)"),
+            );
+        }
+    }
+    // Not the pair: a 3x3 dense conv first, or a stride-2 depthwise conv second.
+    let dense = layer(&case("d", [1, 8, 9, 9], 8, 3, 1, P1, 1, Act::None), 1);
+    let dw = layer(&case("dw", [1, 8, 9, 9], 8, 3, 1, P1, 8, Act::Relu), 2);
+    let pw = layer(&case("pw", [1, 8, 9, 9], 8, 1, 1, P0, 1, Act::None), 3);
+    let dw2 = layer(&case("dw2", [1, 8, 9, 9], 8, 3, 2, P1, 8, Act::Relu), 4);
+    assert!(nn::PointwiseDepthwise::fuse(&dense, &dw).is_none());
+    assert!(nn::PointwiseDepthwise::fuse(&pw, &dw2).is_none());
+    assert!(nn::PointwiseDepthwise::fuse(&pw, &dw).is_some());
+}

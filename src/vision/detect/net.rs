@@ -21,6 +21,8 @@ pub(super) const STRIDES: [usize; 3] = [8, 16, 32];
 
 enum Op {
     Conv(nn::Conv2d),
+    /// A 1x1 conv and the 3x3 depthwise conv reading only it, fused.
+    PwDw(nn::PointwiseDepthwise),
     Relu,
     MaxPool {
         kernel: usize,
@@ -236,6 +238,7 @@ impl YuNet {
                 step.op = Op::Conv(conv);
             }
         }
+        let mut steps = fuse_pointwise_depthwise(steps, &heads, slots);
         plan_frees(&mut steps, &heads, slots);
         Ok(Self {
             steps,
@@ -257,6 +260,7 @@ impl YuNet {
             let x = get(step.input)?;
             let y = match &step.op {
                 Op::Conv(conv) => conv.forward(x)?,
+                Op::PwDw(layer) => layer.forward(x)?,
                 Op::Relu => x.relu()?,
                 Op::MaxPool {
                     kernel: 2,
@@ -415,6 +419,47 @@ fn find_heads(
         }
     }
     Ok(heads)
+}
+
+/// Replaces each 1x1 conv whose only reader is the next step, a 3x3 depthwise conv, by the fused pair.
+fn fuse_pointwise_depthwise(
+    steps: Vec<Step>,
+    heads: &[[HeadRef; 4]; 3],
+    slots: usize,
+) -> Vec<Step> {
+    let mut readers = vec![0usize; slots];
+    for s in &steps {
+        readers[s.input] += 1;
+        if let Op::Add(b) | Op::Upsample2Add(b) = s.op {
+            readers[b] += 1;
+        }
+    }
+    for h in heads.iter().flatten() {
+        readers[h.slot] += 1;
+    }
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    for step in steps {
+        let fused = match (out.last(), &step.op) {
+            (Some(prev), Op::Conv(dw))
+                if prev.output == step.input && readers[prev.output] == 1 =>
+            {
+                match &prev.op {
+                    Op::Conv(pw) => nn::PointwiseDepthwise::fuse(pw, dw),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match fused {
+            Some(layer) => {
+                let prev = out.last_mut().expect("matched above");
+                prev.op = Op::PwDw(layer);
+                prev.output = step.output;
+            }
+            None => out.push(step),
+        }
+    }
+    out
 }
 
 /// After each step, the slots that no later step (and no head) reads.

@@ -131,6 +131,12 @@ impl Conv2d {
         self.weight.dims()[0]
     }
 
+    /// The packed form: (cout, cin per group, kh, kw, geometry, row-major weights, bias + activation).
+    pub(crate) fn packed_parts(&self) -> (usize, usize, usize, usize, ConvCfg, &[f32], &Epilogue) {
+        let p = &*self.packed;
+        (p.cout, p.cin_g, p.kh, p.kw, p.cfg, &p.weight, &p.epilogue)
+    }
+
     /// The same layer through candle's own ops: slow, but the definition the fast kernels must match.
     pub fn forward_reference(&self, x: &Tensor) -> Result<Tensor> {
         let [t, l, b, r] = self.cfg.pad;

@@ -10,11 +10,13 @@ mod gemm;
 mod geom;
 mod im2col;
 mod planes;
+mod pwdw;
 mod residual;
 mod simd;
 
 pub use conv::{Activation, Conv2d, ConvCfg};
 pub use planes::{avg_pool2d, max_pool2d, upsample_nearest};
+pub use pwdw::PointwiseDepthwise;
 pub use residual::add_residual;
 
 use candle_core::{Result, Tensor};

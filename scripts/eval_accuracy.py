@@ -50,10 +50,11 @@ IMAGE_EXT = {".jpg", ".jpeg", ".png"}
 ENROLL_PER_PERSON = 3
 HELD_OUT = 2
 FAR_TARGET = 1e-3
-# facegate's gallery defaults (src/gallery/matcher.rs MatchParams::default): match iff distance <= 0.5 and the
-# second-nearest person is at least 0.04 further. Here "accept iff d < t" (no tie ever happened at a threshold).
-GALLERY_THRESHOLD = 0.5
-GALLERY_MARGIN = 0.04
+# facegate's gallery defaults (src/gallery/matcher.rs MatchParams::default): distance to the robust centroid,
+# match iff distance <= DEFAULT_THRESHOLD and the second-nearest person is at least DEFAULT_MARGIN further.
+# Here "accept iff d < t" (no tie ever happened at a threshold). Keep these in step with matcher.rs.
+GALLERY_THRESHOLD = 0.53
+GALLERY_MARGIN = 0.02
 
 
 def images_in(folder):
@@ -158,7 +159,7 @@ def largest(faces):
 def evaluate(items, held, scenes, results, rule, min_face=0):
     """All metrics of one system on one identity set."""
     dist_fn = {"nearest": M.best_match_distances, "centroid": M.centroid_distances,
-               "gallery": M.gallery_distances}[rule]
+               "gallery": M.robust_centroid_distances, "min": M.gallery_distances}[rule]
     by_person = {}
     for person, path, _ in items:
         by_person.setdefault(person, []).append(path)
@@ -184,7 +185,7 @@ def evaluate(items, held, scenes, results, rule, min_face=0):
         d = dist_fn(e, gallery)
         best = min(d, key=d.get)
         second = min((v for k, v in d.items() if k != best), default=float("inf"))
-        ambiguous = rule == "gallery" and second - d[best] < GALLERY_MARGIN
+        ambiguous = rule in ("gallery", "min") and second - d[best] < GALLERY_MARGIN
         probes.append({"truth": truth, "best": best, "distance": d[best], "ambiguous": ambiguous})
         for person, v in d.items():
             (genuine if person == truth else impostor).append(v)
@@ -252,7 +253,7 @@ def print_tables(report):
             ("open-set @ d<0.6: FRR / FAR (FA)", lambda r, d: "{} / {} ({})".format(
                 fmt_pct(r["open_set_at_0.6"]["frr"]), fmt_pct(r["open_set_at_0.6"]["far"]),
                 r["open_set_at_0.6"]["false_accepts"])),
-            ("open-set @ d<0.5: FRR / FAR (FA)", lambda r, d: "{} / {} ({})".format(
+            (f"open-set @ d<{GALLERY_THRESHOLD}: FRR / FAR (FA)", lambda r, d: "{} / {} ({})".format(
                 fmt_pct(r["open_set_at_gallery_default"]["frr"]), fmt_pct(r["open_set_at_gallery_default"]["far"]),
                 r["open_set_at_gallery_default"]["false_accepts"])),
             ("rank-1 (probes)", lambda r, d: f"{fmt_pct(r['rank1']['rank1'])} ({r['rank1']['probes']})"),
@@ -287,14 +288,17 @@ def main():
     ap.add_argument("--systems", default="facegate,face_recognition")
     ap.add_argument("--datasets", default="identities,identities_gray_lowres")
     ap.add_argument("--rules", default="nearest,gallery",
-                    help="matching rules: nearest (plain nearest neighbour), gallery (facegate's matcher: "
-                    "min of nearest and robust centroid, margin 0.04), centroid (plain mean)")
+                    help="matching rules: nearest (plain nearest neighbour), gallery (facegate's default matcher: "
+                    "robust centroid, margin 0.02), min (min of nearest and robust centroid, margin 0.02), "
+                    "centroid (plain mean)")
     ap.add_argument("--min-face", type=int, default=0,
                     help="ignore scene faces whose box is smaller than this many pixels (both systems)")
     ap.add_argument("--cache", default="/var/cache/facegate/eval", help="face_recognition result cache")
     ap.add_argument("--common", action="store_true",
                     help="keep only identity images where every system found a face (embedding-only comparison)")
     ap.add_argument("--json", action="store_true", help="print the whole report as JSON instead of tables")
+    ap.add_argument("--save-results", help="write every system's faces per image (boxes, embeddings) to this JSON")
+    ap.add_argument("--load-results", help="read faces per image from a --save-results file instead of running")
     args = ap.parse_args()
 
     systems = args.systems.split(",")
@@ -305,13 +309,20 @@ def main():
         sets = {ds: identity_set(Path(args.shared) / "faces" / ds, tmp) for ds in args.datasets.split(",")}
         paths = [p for items, _ in sets.values() for _, p, _ in items] + scenes + no_person
         results = {}
+        tag = lambda path: path.replace(tmp, "<tmp>")  # noqa: E731  (temporary folder names differ per run)
+        loaded = json.loads(Path(args.load_results).read_text()) if args.load_results else {}
         for s in systems:
-            if s == "face_recognition":
+            if s in loaded:
+                results[s] = {p: loaded[s][tag(p)] for p in paths}
+            elif s == "face_recognition":
                 results[s] = run_face_recognition(paths, args.cache)
             elif s == "facegate":
                 results[s] = run_facegate(paths, args.facegate)
             else:
                 raise SystemExit(f"unknown system {s}")
+        if args.save_results:
+            Path(args.save_results).write_text(
+                json.dumps({s: {tag(p): faces for p, faces in r.items()} for s, r in results.items()}))
         for ds, (items, held) in sets.items():
             if args.common:
                 # Only identity images in which every system found a face: compares the embeddings on the same

@@ -37,8 +37,13 @@ def robust_centroid(embs):
     return mean if len(kept) in (0, len(embs)) else kept.mean(axis=0)
 
 
+def robust_centroid_distances(probe, gallery):
+    """facegate's default gallery rule `DistanceRule::Centroid`: distance to the robust centroid."""
+    return {p: float(np.linalg.norm(robust_centroid(e) - probe)) for p, e in gallery.items()}
+
+
 def gallery_distances(probe, gallery):
-    """facegate's gallery rule `DistanceRule::Min`: the smaller of nearest-embedding and robust-centroid distance."""
+    """facegate's `DistanceRule::Min`: the smaller of nearest-embedding and robust-centroid distance."""
     near = best_match_distances(probe, gallery)
     return {p: min(near[p], float(np.linalg.norm(robust_centroid(e) - probe))) for p, e in gallery.items()}
 

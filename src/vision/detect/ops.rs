@@ -8,6 +8,8 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::vision::nn;
+
 /// Planes per rayon task: small maps are not worth splitting.
 fn min_planes(plane: usize) -> usize {
     (16 * 1024 / plane.max(1)).max(1)
@@ -38,23 +40,25 @@ impl CustomOp1 for MaxPool2 {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let (x, (n, c, h, w)) = contiguous(s, l, self.name())?;
         let (oh, ow) = (h / 2, w / 2);
-        let mut out = vec![0f32; n * c * oh * ow];
-        if oh * ow > 0 {
-            out.par_chunks_mut(oh * ow)
-                .zip(x.par_chunks(h * w))
-                .with_min_len(min_planes(h * w))
-                .for_each(|(o, p)| {
-                    for (y, orow) in o.chunks_exact_mut(ow).enumerate() {
-                        let r0 = &p[2 * y * w..2 * y * w + 2 * ow];
-                        let r1 = &p[(2 * y + 1) * w..(2 * y + 1) * w + 2 * ow];
-                        for (i, v) in orow.iter_mut().enumerate() {
-                            *v = r0[2 * i]
-                                .max(r0[2 * i + 1])
-                                .max(r1[2 * i].max(r1[2 * i + 1]));
+        // Every output element is written below (an empty map has nothing to write).
+        let out = nn::written_buffer(n * c * oh * ow, |out| {
+            if oh * ow > 0 {
+                out.par_chunks_mut(oh * ow)
+                    .zip(x.par_chunks(h * w))
+                    .with_min_len(min_planes(h * w))
+                    .for_each(|(o, p)| {
+                        for (y, orow) in o.chunks_exact_mut(ow).enumerate() {
+                            let r0 = &p[2 * y * w..2 * y * w + 2 * ow];
+                            let r1 = &p[(2 * y + 1) * w..(2 * y + 1) * w + 2 * ow];
+                            for (i, v) in orow.iter_mut().enumerate() {
+                                *v = r0[2 * i]
+                                    .max(r0[2 * i + 1])
+                                    .max(r1[2 * i].max(r1[2 * i + 1]));
+                            }
                         }
-                    }
-                });
-        }
+                    });
+            }
+        });
         Ok((CpuStorage::F32(out), Shape::from((n, c, oh, ow))))
     }
 }
@@ -83,19 +87,21 @@ impl CustomOp2 for Upsample2Add {
             );
         }
         let (sh, sw) = (h / 2, w / 2);
-        let mut out = vec![0f32; lat.len()];
-        out.par_chunks_mut(h * w)
-            .zip(lat.par_chunks(h * w))
-            .zip(small.par_chunks(sh * sw))
-            .with_min_len(min_planes(h * w))
-            .for_each(|((o, a), b)| {
-                for ((orow, arow), y) in o.chunks_exact_mut(w).zip(a.chunks_exact(w)).zip(0..) {
-                    let brow = &b[(y / 2) * sw..(y / 2 + 1) * sw];
-                    for (i, v) in orow.iter_mut().enumerate() {
-                        *v = arow[i] + brow[i / 2];
+        // Every output element is written (each plane, row by row).
+        let out = nn::written_buffer(lat.len(), |out| {
+            out.par_chunks_mut(h * w)
+                .zip(lat.par_chunks(h * w))
+                .zip(small.par_chunks(sh * sw))
+                .with_min_len(min_planes(h * w))
+                .for_each(|((o, a), b)| {
+                    for ((orow, arow), y) in o.chunks_exact_mut(w).zip(a.chunks_exact(w)).zip(0..) {
+                        let brow = &b[(y / 2) * sw..(y / 2 + 1) * sw];
+                        for (i, v) in orow.iter_mut().enumerate() {
+                            *v = arow[i] + brow[i / 2];
+                        }
                     }
-                }
-            });
+                });
+        });
         Ok((CpuStorage::F32(out), Shape::from((n, c, h, w))))
     }
 }

@@ -233,10 +233,11 @@ impl CustomOp1 for Packed {
         let g = self.geom(cin, h, w)?;
         let (img_in, img_out) = (cin * h * w, self.cout * g.out_pixels());
         // Every element is written by the kernels (gemm does not read it; depthwise fills each row first).
-        let mut out = vec![0f32; n * img_out];
-        for (xi, oi) in x.chunks_exact(img_in).zip(out.chunks_exact_mut(img_out)) {
-            self.run(xi, &g, oi);
-        }
+        let out = super::planes::written_buffer(n * img_out, |out| {
+            for (xi, oi) in x.chunks_exact(img_in).zip(out.chunks_exact_mut(img_out)) {
+                self.run(xi, &g, oi);
+            }
+        });
         Ok((
             CpuStorage::F32(out),
             Shape::from((n, self.cout, g.oh, g.ow)),

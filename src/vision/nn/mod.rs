@@ -15,6 +15,7 @@ mod residual;
 mod simd;
 
 pub use conv::{Activation, Conv2d, ConvCfg};
+pub(crate) use planes::written_buffer;
 pub use planes::{avg_pool2d, max_pool2d, upsample_nearest};
 pub use pwdw::PointwiseDepthwise;
 pub use residual::add_residual;

@@ -40,6 +40,25 @@ where
     Tensor::from_vec(out, (n, c, oh, ow), &Device::Cpu)
 }
 
+/// A new `len`-float buffer filled by `fill`, which must write every element before reading it: the buffer
+/// is not zeroed first. Layer outputs are megabytes per frame; zeroing them only to overwrite them cost
+/// several percent of a detector pass.
+pub(crate) fn written_buffer(len: usize, fill: impl FnOnce(&mut [f32])) -> Vec<f32> {
+    let mut v: Vec<f32> = Vec::with_capacity(len);
+    if cfg!(debug_assertions) {
+        // Test builds: NaN where `fill` forgets to write, so the tests' finiteness checks catch it.
+        v.resize(len, f32::NAN);
+        v.clear();
+    }
+    // SAFETY: the capacity is `len`; `fill` writes all of it before any read (its contract), so after it
+    // returns every element is initialised and the length can be set.
+    unsafe {
+        fill(std::slice::from_raw_parts_mut(v.as_mut_ptr(), len));
+        v.set_len(len);
+    }
+    v
+}
+
 /// Max over `k x k` windows every `stride` pixels, no padding, output size rounded down (candle's and
 /// ONNX's default `MaxPool`).
 pub fn max_pool2d(x: &Tensor, k: usize, stride: usize) -> Result<Tensor> {

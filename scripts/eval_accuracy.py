@@ -50,8 +50,9 @@ IMAGE_EXT = {".jpg", ".jpeg", ".png"}
 ENROLL_PER_PERSON = 3
 HELD_OUT = 2
 FAR_TARGET = 1e-3
-# facegate's gallery defaults (src/gallery/matcher.rs MatchParams::default): distance to the robust centroid,
-# match iff distance <= DEFAULT_THRESHOLD and the second-nearest person is at least DEFAULT_MARGIN further.
+# facegate's gallery defaults (src/gallery/matcher.rs MatchParams::default): embeddings scaled to length sqrt(2),
+# distance to the robust centroid, match iff distance <= DEFAULT_THRESHOLD and the second-nearest person is at
+# least DEFAULT_MARGIN further.
 # Here "accept iff d < t" (no tie ever happened at a threshold). Keep these in step with matcher.rs.
 GALLERY_THRESHOLD = 0.53
 GALLERY_MARGIN = 0.02
@@ -159,7 +160,8 @@ def largest(faces):
 def evaluate(items, held, scenes, results, rule, min_face=0):
     """All metrics of one system on one identity set."""
     dist_fn = {"nearest": M.best_match_distances, "centroid": M.centroid_distances,
-               "gallery": M.robust_centroid_distances, "min": M.gallery_distances}[rule]
+               "gallery": M.facegate_distances, "robust": M.robust_centroid_distances,
+               "min": M.gallery_distances}[rule]
     by_person = {}
     for person, path, _ in items:
         by_person.setdefault(person, []).append(path)
@@ -185,7 +187,7 @@ def evaluate(items, held, scenes, results, rule, min_face=0):
         d = dist_fn(e, gallery)
         best = min(d, key=d.get)
         second = min((v for k, v in d.items() if k != best), default=float("inf"))
-        ambiguous = rule in ("gallery", "min") and second - d[best] < GALLERY_MARGIN
+        ambiguous = rule in ("gallery", "robust", "min") and second - d[best] < GALLERY_MARGIN
         probes.append({"truth": truth, "best": best, "distance": d[best], "ambiguous": ambiguous})
         for person, v in d.items():
             (genuine if person == truth else impostor).append(v)
@@ -289,8 +291,8 @@ def main():
     ap.add_argument("--datasets", default="identities,identities_gray_lowres")
     ap.add_argument("--rules", default="nearest,gallery",
                     help="matching rules: nearest (plain nearest neighbour), gallery (facegate's default matcher: "
-                    "robust centroid, margin 0.02), min (min of nearest and robust centroid, margin 0.02), "
-                    "centroid (plain mean)")
+                    "embeddings scaled to length sqrt(2), robust centroid, margin 0.02), robust (the same without "
+                    "scaling), min (min of nearest and robust centroid, unscaled, margin 0.02), centroid (plain mean)")
     ap.add_argument("--min-face", type=int, default=0,
                     help="ignore scene faces whose box is smaller than this many pixels (both systems)")
     ap.add_argument("--cache", default="/var/cache/facegate/eval", help="face_recognition result cache")

@@ -37,9 +37,25 @@ def robust_centroid(embs):
     return mean if len(kept) in (0, len(embs)) else kept.mean(axis=0)
 
 
+SCALED_NORM = math.sqrt(2.0)
+
+
+def scaled(e):
+    """facegate's `matcher::scaled`: the embedding(s) scaled to length sqrt(2) (rows, for a 2-d array)."""
+    e = np.asarray(e, dtype=np.float64)
+    n = np.linalg.norm(e, axis=-1, keepdims=True)
+    return np.where(n > 0, e * (SCALED_NORM / np.where(n > 0, n, 1.0)), 0.0)
+
+
 def robust_centroid_distances(probe, gallery):
-    """facegate's default gallery rule `DistanceRule::Centroid`: distance to the robust centroid."""
+    """Distance to each person's robust centroid (`DistanceRule::Centroid` with `normalize` off)."""
     return {p: float(np.linalg.norm(robust_centroid(e) - probe)) for p, e in gallery.items()}
+
+
+def facegate_distances(probe, gallery):
+    """facegate's default matcher (`MatchParams::default()`): probe and enrolled embeddings scaled to length
+    sqrt(2), distance to the robust centroid of the scaled embeddings."""
+    return robust_centroid_distances(scaled(probe), {p: scaled(e) for p, e in gallery.items()})
 
 
 def gallery_distances(probe, gallery):

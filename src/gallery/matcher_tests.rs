@@ -22,6 +22,7 @@ fn matcher(people: Vec<PersonModel>) -> Matcher {
             threshold: 0.5,
             margin: 0.1,
             rule: DistanceRule::Min,
+            normalize: false,
         },
     )
 }
@@ -117,4 +118,27 @@ fn rules_differ_as_documented() {
     // Centroid (0.5, 0.5): sqrt(0.25 + 0.25).
     assert!((p.distance(&probe, DistanceRule::Centroid) - 0.5f32.sqrt()).abs() < 1e-6);
     assert_eq!(p.distance(&probe, DistanceRule::Min), 0.0);
+}
+
+#[test]
+fn normalized_matching_ignores_embedding_length() {
+    let people = vec![
+        person("A", vec![at(0, 1.0, 0.0)]),
+        person("B", vec![at(1, 1.0, 0.0)]),
+    ];
+    let m = Matcher::new(people, MatchParams::default());
+    assert!(m.params.normalize);
+    // Three times as long, same direction: distance 0 once scaled; raw it would be 2.0 (too far).
+    let r = m.identify(&at(0, 3.0, 0.0));
+    assert_eq!(r.person.as_deref(), Some("A"));
+    assert!(r.distance.unwrap().abs() < 1e-6);
+    // Orthogonal unit directions are sqrt(2) * sqrt(2) = 2 apart on the scaled sphere.
+    assert!((r.second_distance.unwrap() - 2.0).abs() < 1e-5);
+    // Scaling keeps the direction and sets the length; the zero vector stays zero.
+    let s = scaled(&at(2, -5.0, 0.0));
+    assert!((s.0[2] + SCALED_NORM).abs() < 1e-6);
+    assert!(scaled(&Embedding(vec![0.0; EMBEDDING_DIM]))
+        .0
+        .iter()
+        .all(|v| *v == 0.0));
 }

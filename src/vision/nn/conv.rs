@@ -11,8 +11,10 @@ use candle_core::{CpuStorage, CustomOp1, DType, Layout, Module, Result, Shape, T
 
 use super::dense::conv_dense;
 use super::depthwise::conv_depthwise;
+use super::fewtaps::{conv_few_taps, MAX_TAPS};
 use super::gemm::Epilogue;
 use super::geom::Geom;
+use super::rows::pack_rows;
 
 /// Geometry of a convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,6 +70,8 @@ struct Packed {
     /// Row-major `[cout, cin_g*kh*kw]`.
     weight: Vec<f32>,
     epilogue: Epilogue,
+    /// The weights packed for [`conv_few_taps`], for dense convs with few taps per output.
+    few_taps: Option<Vec<f32>>,
 }
 
 impl Conv2d {
@@ -104,6 +108,10 @@ impl Conv2d {
         };
         let active = bias.is_some() || !matches!(act, Activation::None);
         let weight_v = flat(&weight)?;
+        let taps = cin_g * kh * kw;
+        let pointwise = kh == 1 && kw == 1 && cfg.stride == 1 && cfg.pad == [0; 4];
+        let few_taps = (cfg.groups == 1 && taps <= MAX_TAPS && !pointwise)
+            .then(|| pack_rows(&weight_v, cout, taps));
         let packed = Packed {
             cout,
             cin_g,
@@ -111,6 +119,7 @@ impl Conv2d {
             kw,
             cfg,
             weight: weight_v,
+            few_taps,
             epilogue: Epilogue {
                 bias: bias_v,
                 slope,
@@ -194,7 +203,9 @@ impl Packed {
     /// One image: `x` is `[cin, h, w]`, `out` is `[cout, oh, ow]`.
     fn run(&self, x: &[f32], g: &Geom, out: &mut [f32]) {
         let groups = self.cfg.groups;
-        if groups == 1 {
+        if let Some(packed) = &self.few_taps {
+            conv_few_taps(x, g, packed, &self.epilogue, out);
+        } else if groups == 1 {
             conv_dense(x, g, &self.weight, &self.epilogue, out);
         } else if g.cin == 1 && g.cout == 1 {
             let dw = Geom {

@@ -6,12 +6,14 @@
 mod conv;
 mod dense;
 mod depthwise;
+mod fewtaps;
 mod gemm;
 mod geom;
 mod im2col;
 mod planes;
 mod pwdw;
 mod residual;
+mod rows;
 mod simd;
 
 pub use conv::{Activation, Conv2d, ConvCfg};

@@ -1,0 +1,84 @@
+//! Dense convolutions with few taps per output (`cin * kh * kw <= MAX_TAPS`: the first layer of each network,
+//! which reads the 3-channel image). A general GEMM is poorly shaped for them (a 27-long inner dimension,
+//! 16-32 output channels, tens of thousands of pixels); here each output row's patches are laid out once
+//! (im2col of one row, a few kilobytes) and multiplied by the register-blocked kernel of [`super::rows`];
+//! each channel's row then gets its bias and activation on the way into the NCHW output, while in cache. Output rows
+//! are split into bands over rayon's pool.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use super::gemm::Epilogue;
+use super::geom::Geom;
+use super::im2col::im2col_tile;
+use super::rows::rows_product;
+
+/// Largest `cin * kh * kw` this path takes.
+pub(crate) const MAX_TAPS: usize = 32;
+/// Fewest multiply-adds per rayon band.
+const BAND_MACS: usize = 256 * 1024;
+
+thread_local! {
+    /// Per-thread buffers for one output row (patches, then the product), reused across calls.
+    static COL: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// A raw output pointer shared by the bands, each writing its own rows of every channel plane.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: bands write disjoint rows (see `conv_few_taps`) of a buffer that outlives the parallel loop.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Dense conv of one image: `x` is `[cin, h, w]`, `packed` the weights packed by
+/// [`super::rows::pack_rows`] (`cout` rows of `g.k()`), `out` is `[cout, oh*ow]`.
+pub(crate) fn conv_few_taps(x: &[f32], g: &Geom, packed: &[f32], epi: &Epilogue, out: &mut [f32]) {
+    let (k, ow, plane) = (g.k(), g.ow, g.out_pixels());
+    debug_assert!(k <= MAX_TAPS);
+    debug_assert_eq!(out.len(), g.cout * plane);
+    if plane == 0 || g.cout == 0 {
+        return;
+    }
+    let threads = rayon::current_num_threads();
+    let min_rows = BAND_MACS.div_ceil(g.cout * k * ow).max(1);
+    let band = if threads > 1 {
+        g.oh.div_ceil(2 * threads).max(min_rows)
+    } else {
+        g.oh
+    };
+    let n_bands = g.oh.div_ceil(band);
+    let dst = OutPtr(out.as_mut_ptr());
+    let run_band = |b: usize| {
+        COL.with(|cell| {
+            let (mut col, mut prod) = std::mem::take(&mut *cell.borrow_mut());
+            col.resize(k * ow, 0.0);
+            prod.resize(g.cout * ow, 0.0);
+            for oy in b * band..((b + 1) * band).min(g.oh) {
+                im2col_tile(x, g, oy * ow, ow, &mut col);
+                rows_product(packed, k, g.cout, &col, ow, ow, &mut prod, ow);
+                for (c, src) in prod.chunks_exact(ow).enumerate() {
+                    // SAFETY: row oy of channel c lies inside `out` (c < cout, oy < oh), and only this
+                    // band writes output row oy (bands are disjoint row ranges).
+                    let row = unsafe {
+                        std::slice::from_raw_parts_mut(dst.get().add(c * plane + oy * ow), ow)
+                    };
+                    row.copy_from_slice(src);
+                    epi.apply(c, row);
+                }
+            }
+            *cell.borrow_mut() = (col, prod);
+        });
+    };
+    if n_bands > 1 {
+        (0..n_bands).into_par_iter().for_each(run_band);
+    } else {
+        run_band(0);
+    }
+}

@@ -229,8 +229,26 @@ fn cases() -> Vec<Case> {
         case("1x1 padded", [1, 4, 5, 6], 6, 1, 1, P1, 1, Act::None),
         // Few taps per output (cin*kh*kw <= 32): the per-row kernel, with a partial 8-channel block and
         // rows longer than one 32-pixel block.
-        case("few taps 3x3 s1 prelu", [1, 3, 21, 37], 10, 3, 1, P1, 1, Act::PRelu),
-        case("few taps 2x2 s2 odd", [1, 8, 9, 71], 17, 2, 2, P0, 1, Act::Relu),
+        case(
+            "few taps 3x3 s1 prelu",
+            [1, 3, 21, 37],
+            10,
+            3,
+            1,
+            P1,
+            1,
+            Act::PRelu,
+        ),
+        case(
+            "few taps 2x2 s2 odd",
+            [1, 8, 9, 71],
+            17,
+            2,
+            2,
+            P0,
+            1,
+            Act::Relu,
+        ),
         case(
             "depthwise 3x3 s1",
             [1, 64, 30, 40],

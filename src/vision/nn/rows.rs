@@ -1,9 +1,12 @@
 //! Register-blocked row kernels: a small matrix product over rows of pixels (`[rows, k] x [k, n]`, the heart
 //! of 1x1 convolutions and of convolutions with few taps), and one output row of a 3x3 depthwise
-//! convolution. Each has an AVX-512 form (chosen at run time, row ends masked so any width works) and a
-//! portable form the compiler vectorises; the tests check the two agree exactly.
+//! convolution. Each has an AVX-512 form ([`avx512`], chosen at run time, row ends masked so any width
+//! works) and a portable form the compiler vectorises; the tests check the two agree exactly.
 
 use super::simd::{madd, multiversion};
+
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 
 /// Rows (output channels) per register block.
 pub(crate) const CO: usize = 8;
@@ -46,68 +49,10 @@ pub(crate) fn rows_product(
     );
     assert!(out.len() >= (rows - 1) * ldo + n, "output rows too short");
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F; the asserts above bound every unmasked load and store.
-        unsafe { rows_product_avx512(a, k, rows, x, ldx, n, out, ldo) };
+    if avx512::rows_product(a, k, rows, x, ldx, n, out, ldo) {
         return;
     }
     rows_product_portable(a, k, rows, x, ldx, n, out, ldo);
-}
-
-/// 8 rows x 32 pixels of accumulators (16 zmm registers): per `kk`, two pixel loads and eight broadcasts.
-///
-/// # Safety
-/// AVX-512F must be available, and the slices as long as [`rows_product`] asserts.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn rows_product_avx512(
-    a: &[f32],
-    k: usize,
-    rows: usize,
-    x: &[f32],
-    ldx: usize,
-    n: usize,
-    out: &mut [f32],
-    ldo: usize,
-) {
-    use std::arch::x86_64::*;
-    let mask = |m: usize| -> __mmask16 {
-        if m >= 16 {
-            0xffff
-        } else {
-            (1u16 << m) - 1
-        }
-    };
-    for b in 0..rows.div_ceil(CO) {
-        let wb = a.as_ptr().add(b * k * CO);
-        let live = (rows - b * CO).min(CO);
-        let mut j0 = 0;
-        while j0 < n {
-            let left = n - j0;
-            let (m0, m1) = (mask(left), mask(left.saturating_sub(16)));
-            let mut acc = [_mm512_setzero_ps(); 2 * CO];
-            let mut wp = wb;
-            let mut xr = x.as_ptr().wrapping_add(j0);
-            for _ in 0..k {
-                let x0 = _mm512_maskz_loadu_ps(m0, xr);
-                let x1 = _mm512_maskz_loadu_ps(m1, xr.wrapping_add(16));
-                for r in 0..CO {
-                    let wv = _mm512_set1_ps(*wp.add(r));
-                    acc[2 * r] = _mm512_fmadd_ps(wv, x0, acc[2 * r]);
-                    acc[2 * r + 1] = _mm512_fmadd_ps(wv, x1, acc[2 * r + 1]);
-                }
-                wp = wp.add(CO);
-                xr = xr.wrapping_add(ldx);
-            }
-            for r in 0..live {
-                let o = out.as_mut_ptr().wrapping_add((b * CO + r) * ldo + j0);
-                _mm512_mask_storeu_ps(o, m0, acc[2 * r]);
-                _mm512_mask_storeu_ps(o.wrapping_add(16), m1, acc[2 * r + 1]);
-            }
-            j0 += 32;
-        }
-    }
 }
 
 /// Portable form: per output row, a multiply-add of each input row (vectorised over pixels).
@@ -162,72 +107,10 @@ pub(crate) fn depthwise_row(
         .all(|r| r.is_empty() || r.len() >= out.len() + 2));
     debug_assert!(k.len() >= 9);
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: the CPU has AVX-512F; rows and kernel are as long as the kernel reads (asserted above).
-        unsafe { depthwise_row_avx512(taps, k, bias, slope, act, out) };
+    if avx512::depthwise_row(taps, k, bias, slope, act, out) {
         return;
     }
     depthwise_row_portable(taps, k, bias, slope, act, out);
-}
-
-/// The depthwise row in registers: four independent 16-pixel accumulators per step (the nine taps of one
-/// pixel block are a dependent chain), each tap a load and a fused multiply-add, one store per block; row
-/// ends are masked.
-///
-/// # Safety
-/// AVX-512F must be available; each non-empty row holds at least `out.len() + 2` floats and `k` 9.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn depthwise_row_avx512(
-    taps: &[&[f32]; 3],
-    k: &[f32],
-    bias: f32,
-    slope: f32,
-    act: bool,
-    out: &mut [f32],
-) {
-    use std::arch::x86_64::*;
-    const U: usize = 4;
-    let w = out.len();
-    let kv: [__m512; 9] = std::array::from_fn(|i| _mm512_set1_ps(k[i]));
-    let (vb, vs, zero) = (
-        _mm512_set1_ps(bias),
-        _mm512_set1_ps(slope),
-        _mm512_setzero_ps(),
-    );
-    let mask = |j: usize| -> __mmask16 {
-        let n = w.saturating_sub(j).min(16);
-        if n == 16 {
-            0xffff
-        } else {
-            (1u16 << n) - 1
-        }
-    };
-    let mut j0 = 0;
-    while j0 < w {
-        let m: [__mmask16; U] = std::array::from_fn(|u| mask(j0 + 16 * u));
-        let mut acc = [vb; U];
-        for (ky, row) in taps.iter().enumerate() {
-            if row.is_empty() {
-                continue;
-            }
-            let p = row.as_ptr().add(j0);
-            for kx in 0..3 {
-                for u in 0..U {
-                    let v = _mm512_maskz_loadu_ps(m[u], p.wrapping_add(16 * u + kx));
-                    acc[u] = _mm512_fmadd_ps(kv[ky * 3 + kx], v, acc[u]);
-                }
-            }
-        }
-        for u in 0..U {
-            let mut a = acc[u];
-            if act {
-                a = _mm512_fmadd_ps(vs, _mm512_min_ps(a, zero), _mm512_max_ps(a, zero));
-            }
-            _mm512_mask_storeu_ps(out.as_mut_ptr().wrapping_add(j0 + 16 * u), m[u], a);
-        }
-        j0 += 16 * U;
-    }
 }
 
 #[inline(always)]
@@ -296,11 +179,9 @@ mod tests {
                         assert!((got - want).abs() < 1e-3, "{rows}x{k} n {n} r {r} j {j}");
                     }
                 }
+                let mut fast = vec![f32::NAN; rows * ldo];
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    let mut fast = vec![f32::NAN; rows * ldo];
-                    // SAFETY: AVX-512F is present; sizes as rows_product asserts.
-                    unsafe { rows_product_avx512(&packed, k, rows, &x, ldx, n, &mut fast, ldo) };
+                if avx512::rows_product(&packed, k, rows, &x, ldx, n, &mut fast, ldo) {
                     for r in 0..rows {
                         let span = r * ldo..r * ldo + n;
                         assert_eq!(fast[span.clone()], portable[span], "{rows}x{k} n {n} r {r}");
@@ -347,11 +228,9 @@ mod tests {
                     }
                     assert!((want[j] - v).abs() < 1e-4, "w {w} j {j}");
                 }
+                let mut fast = vec![f32::NAN; w];
                 #[cfg(target_arch = "x86_64")]
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    let mut fast = vec![f32::NAN; w];
-                    // SAFETY: AVX-512F is present; rows are w + 2 long.
-                    unsafe { depthwise_row_avx512(&taps, &k, 0.5, 0.1, act, &mut fast) };
+                if avx512::depthwise_row(&taps, &k, 0.5, 0.1, act, &mut fast) {
                     assert_eq!(fast, want, "w {w} skip {skip:?}");
                 }
             }

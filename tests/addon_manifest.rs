@@ -308,7 +308,7 @@ fn schema_ranges_are_the_ranges_facegate_enforces() {
         }
         checked += 1;
     }
-    assert_eq!(checked, 12, "number of ranged options");
+    assert_eq!(checked, 14, "number of ranged options");
 }
 
 #[test]

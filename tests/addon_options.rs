@@ -87,7 +87,7 @@ fn unknown_key_is_refused_with_the_known_ones() {
     o["mqtt"] = json!({"hots": "core-mosquitto"});
     assert_refused(
         &o,
-        &["mqtt.hots: unknown field `hots`, expected one of `host`, `port`, `username`, `password`, `ca_file`, `discovery_prefix`, `base_topic`"],
+        &["mqtt.hots: unknown field `hots`, expected one of `host`, `port`, `username`, `password`, `ca_file`, `discovery_prefix`, `base_topic`, `event_max_age_s`, `away_after_s`"],
     );
 }
 

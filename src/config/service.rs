@@ -308,6 +308,18 @@ impl ServiceConfig {
             ),
             ("mqtt.port", self.mqtt.port.into(), 1, 65535),
             ("http.port", self.http.port.into(), 1, 65535),
+            (
+                "mqtt.event_max_age_s",
+                self.mqtt.event_max_age_s.into(),
+                0,
+                3600,
+            ),
+            (
+                "mqtt.away_after_s",
+                self.mqtt.away_after_s.into(),
+                10,
+                86400,
+            ),
         ] {
             in_range(name.into(), value, lo, hi, &mut errors);
         }

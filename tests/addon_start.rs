@@ -1,6 +1,8 @@
 //! The add-on's start script (addon/run.sh) and the image recipe run natively (scripts/addon-native.sh):
 //! Supervisor-style options, the MQTT broker asked from a stand-in for the Supervisor's services API, bad
-//! options and a missing broker stopping the add-on with a message that says what to do.
+//! options and a missing broker stopping the add-on with a message that says what to do; and the whole add-on
+//! started against a real mosquitto and Home Assistant, its entities appearing there and going unavailable
+//! when it is stopped.
 
 mod addon_support;
 mod common;
@@ -12,6 +14,8 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use addon_support::supervisor::{Request, Supervisor};
+use common::ha::{free_port, Broker, HomeAssistant};
+use facegate::ha::discovery::ENTITIES;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "supervisor-token-123";
@@ -243,4 +247,77 @@ fn native_recipe_provisions_verified_models_and_takes_the_supervisors_broker() {
             authorization: format!("Bearer {TOKEN}")
         }]
     );
+}
+
+#[test]
+fn add_on_starts_against_mosquitto_and_home_assistant_and_its_entities_appear() {
+    let broker = Broker::start();
+    let ha = HomeAssistant::start(&broker);
+    let supervisor = Supervisor::start(
+        200,
+        json!({"result": "ok", "data": {"addon": "core_mosquitto", "host": "127.0.0.1", "port": broker.port,
+               "ssl": false, "protocol": "3.1.1", "username": Broker::USER, "password": Broker::PASSWORD}}),
+    );
+    let root = tempfile::tempdir().unwrap();
+    let mut opts = options("");
+    opts["cameras"][0]["name"] = json!("Addon door");
+    opts["cameras"][0]["source"] = json!({"type": "replay", "fps": 2, "looped": true,
+        "path": common::face("identities/Ben_Affleck")});
+    opts["storage"]["database"] = json!(root.path().join("data/facegate.db"));
+    opts["http"] = json!({"port": free_port()});
+    let mut child = start_native(root.path(), &opts, &supervisor);
+    let rx = stderr_lines(&mut child);
+    wait_line(
+        &rx,
+        "MQTT broker from the Supervisor:",
+        Duration::from_secs(120),
+    );
+
+    // Every entity of the camera's device is registered, and the add-on's device is available.
+    let started = Instant::now();
+    let access = ha.entity_id("facegate_addon_door_access", Duration::from_secs(180));
+    let end = Instant::now() + Duration::from_secs(60);
+    while ha.registry("facegate_addon_door_").len() < ENTITIES.len() && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let registered: Vec<String> = ha
+        .registry("facegate_addon_door_")
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    for spec in ENTITIES {
+        let uid = format!("facegate_addon_door_{}", spec.key);
+        assert!(
+            registered.contains(&uid),
+            "{uid} missing from {registered:?}"
+        );
+    }
+    let last_person = ha.entity_id("facegate_addon_door_last_person", Duration::from_secs(10));
+    ha.wait_state(&last_person, Duration::from_secs(60), |s| {
+        s["state"] != "unavailable"
+    });
+    eprintln!(
+        "entities in Home Assistant {:.1} s after the models were provisioned",
+        started.elapsed().as_secs_f64()
+    );
+
+    // Stopped the way the Supervisor stops an add-on (SIGTERM): it exits cleanly within the manifest's timeout
+    // and Home Assistant shows the entities unavailable.
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < end,
+            "facegate did not stop within 20 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status}");
+    ha.wait_state(&access, Duration::from_secs(30), |s| {
+        s["state"] == "unavailable"
+    });
 }

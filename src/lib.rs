@@ -25,6 +25,7 @@
 //! - [`service`]: `facegate run`, the long-running service wiring cameras, pipeline and outputs together.
 //! - [`config`]: options, defaults and validation.
 //! - [`bench`]: latency and memory measurements behind `facegate bench`.
+//! - [`demo`]: `facegate demo`, the whole system on bundled media with an embedded broker and simulated boards.
 //! - [`cli`]: the command-line front end (`main.rs` only parses arguments and calls in here).
 
 pub mod audit;
@@ -33,6 +34,7 @@ pub mod capture;
 pub mod cli;
 pub mod config;
 pub mod decide;
+pub mod demo;
 pub mod esphome;
 pub mod gallery;
 pub mod ha;

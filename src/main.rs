@@ -13,7 +13,8 @@ fn main() -> ExitCode {
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FACEGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        // rumqttd (`facegate demo`'s embedded broker) logs every client that disconnects as an error.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{default},rumqttd=off")));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,11 +1,12 @@
 //! The command line: `run` (the service), `enroll`, `identify`, `embed`, `people`, `models`, `config`,
-//! `bench`, `replay`, `events`.
+//! `bench`, `replay`, `events`, `demo`.
 //!
 //! `main.rs` parses [`Cli`] and calls [`run`]. Commands over many images report each file's outcome and go on
 //! with the others; the exit code is non-zero when any file failed. This is the top of the program, so errors
 //! are `anyhow` here and typed everywhere below.
 
 mod config;
+mod demo;
 mod enroll;
 mod identify;
 mod output;
@@ -70,6 +71,8 @@ pub enum Command {
     Events(replay::EventsArgs),
     /// Run the service: cameras, recognition, Home Assistant over MQTT, gate boards (until SIGTERM).
     Run(RunArgs),
+    /// The whole system with no hardware: embedded broker, simulated lock and lift, bundled media, narrated.
+    Demo(demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -211,6 +214,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Esphome(a) => crate::esphome::cli::run(a).map(|()| ExitCode::SUCCESS),
         Command::Replay(a) => replay::replay(g, &a),
         Command::Events(a) => replay::events(&a),
+        Command::Demo(a) => demo::run(g, &a),
         Command::Bench(a) => {
             crate::bench::run(&a, g.models.as_deref())?;
             Ok(ExitCode::SUCCESS)

@@ -9,6 +9,7 @@
 //!
 //! - [`media`]: the bundled portraits and the synthesised camera frames.
 //! - [`broker`]: the embedded broker, the access-event publisher and a watcher of the topic tree.
+//! - [`live`]: the live view (facegate's HTTP server) and its enrollment uploads.
 //! - [`setup`]: models, broker and discovery, the simulated boards and drivers, the enrollment.
 //! - [`scenario`]: the scenes, played through the real camera pipeline ([`crate::pipeline::Pipeline`]),
 //!   and the run itself.
@@ -16,6 +17,7 @@
 //! - [`summary`]: expectations, results, the summary table.
 
 pub mod broker;
+pub mod live;
 pub mod media;
 pub mod narrate;
 pub mod scenario;

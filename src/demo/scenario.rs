@@ -4,6 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use super::live;
 use super::media::{self, Media, Shot, Who};
 use super::narrate::Narrator;
 use super::setup::{self, Boards, GATE, RESIDENT_FLOOR};
@@ -13,6 +14,7 @@ use crate::audit::Audit;
 use crate::capture::Frame;
 use crate::decide::{Decision, Policy, Verdict};
 use crate::esphome::ActionOutcome;
+use crate::http::LiveView;
 use crate::pipeline::{FrameReport, Pipeline, PipelineEvent};
 use crate::settings::{LiveSettings, SettingsHandle};
 
@@ -105,6 +107,12 @@ pub async fn run(opts: DemoOptions) -> Result<Summary, DemoError> {
         gallery.accepted,
         gallery.offered
     ));
+    let (view, server) =
+        live::start(opts.http_port, analyzer.clone(), gallery.shared.clone()).await?;
+    let live_url = format!("http://{}/", server.local_addr());
+    n.say(format!(
+        "live view: {live_url} (camera with overlay and events; {live_url}api/stream.mjpg is the MJPEG stream)"
+    ));
     let policy = Policy::from_config(&config).map_err(|e| DemoError::Config(format!("{e:?}")))?;
     let settings = SettingsHandle::new(LiveSettings::from_config(&config));
     let mut engine = Pipeline::new(
@@ -127,6 +135,7 @@ pub async fn run(opts: DemoOptions) -> Result<Summary, DemoError> {
         media: &media,
         boards: &boards,
         mqtt: &mqtt,
+        view: &view,
         audit,
         seq: 0,
         busy: Duration::ZERO,
@@ -147,6 +156,18 @@ pub async fn run(opts: DemoOptions) -> Result<Summary, DemoError> {
     let audit_rows = player.audit.recent(1000).map(|r| r.len()).unwrap_or(0);
     let n = player.n;
 
+    // The live view must show the camera: fetch its snapshot as a browser would.
+    let snapshot_bytes = match live::fetch(server.local_addr(), "/api/snapshot.jpg").await {
+        Ok((200, ctype, len)) if ctype == "image/jpeg" && len > 0 => Some(len),
+        Ok((status, ctype, _)) => {
+            n.say(format!("live view snapshot: HTTP {status} {ctype}"));
+            None
+        }
+        Err(e) => {
+            n.say(format!("live view snapshot: {e}"));
+            None
+        }
+    };
     // Give the last MQTT messages a moment to come round to the watcher.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mqtt_events = mqtt
@@ -171,7 +192,8 @@ pub async fn run(opts: DemoOptions) -> Result<Summary, DemoError> {
         expected_floor: RESIDENT_FLOOR,
         mqtt_events,
         audit_rows,
-        live_view: None,
+        live_view: live_url,
+        snapshot_bytes,
         broker: mqtt.url.clone(),
         timings: Timings {
             models_s,
@@ -201,9 +223,13 @@ pub async fn run(opts: DemoOptions) -> Result<Summary, DemoError> {
         std::fs::write(path, text).map_err(|e| DemoError::Io("the summary file", e))?;
     }
     if opts.hold {
-        n.print("holding: everything keeps running (Ctrl-C to stop)");
+        n.print(&format!(
+            "holding: live view {}, MQTT {}, boards keep running (Ctrl-C to stop)",
+            summary.live_view, summary.broker
+        ));
         let _ = tokio::signal::ctrl_c().await;
     }
+    server.shutdown().await;
     let _ = mqtt.publisher.shutdown().await;
     mqtt.events.stop().await;
     mqtt.watcher.stop().await;
@@ -217,6 +243,7 @@ struct Player<'a> {
     media: &'a Media,
     boards: &'a Boards,
     mqtt: &'a setup::Mqtt,
+    view: &'a LiveView,
     /// The audit log (in memory for the demo): one row per decision, with what was done.
     audit: Audit,
     seq: u64,
@@ -321,6 +348,7 @@ impl Player<'_> {
         let report = tokio::task::block_in_place(|| engine.process(&frame))
             .map_err(|e| DemoError::Vision(e.to_string()))?;
         self.busy += start.elapsed();
+        self.view.publish_frame(GATE, &frame, &report);
         if !self.opts.fast {
             let period = Duration::from_millis(1000 / FPS);
             if let Some(rest) = period.checked_sub(start.elapsed()) {

@@ -64,8 +64,10 @@ pub struct Summary {
     pub mqtt_events: Vec<String>,
     /// Rows in the audit log at the end (one per decision).
     pub audit_rows: usize,
-    /// Where the live view was served (none if it could not start).
-    pub live_view: Option<String>,
+    /// Where the live view was served.
+    pub live_view: String,
+    /// Size of the JPEG snapshot the live view served at the end (None: it did not serve one).
+    pub snapshot_bytes: Option<usize>,
     pub broker: String,
     pub timings: Timings,
     /// Every expectation that failed, in words; empty when the demo succeeded.
@@ -133,6 +135,12 @@ impl Summary {
                 list_or_none(&expected_events)
             ));
         }
+        if self.snapshot_bytes.is_none() {
+            f.push(format!(
+                "the live view at {} served no snapshot",
+                self.live_view
+            ));
+        }
         if self.audit_rows != expected_events.len() {
             f.push(format!(
                 "the audit log has {} rows, expected one per decision ({})",
@@ -184,6 +192,14 @@ impl Summary {
             list_or_none(&self.mqtt_events)
         ));
         out.push(format!("  audit log: {} rows", self.audit_rows));
+        out.push(format!(
+            "  live view: {} ({})",
+            self.live_view,
+            match self.snapshot_bytes {
+                Some(b) => format!("snapshot served, {b} bytes"),
+                None => "no snapshot served".into(),
+            }
+        ));
         let t = &self.timings;
         out.push(format!(
             "  time: models {:.1} s, enrollment {:.1} s, scenes {:.1} s ({} frames, {:.0} ms per frame), total {:.1} s",

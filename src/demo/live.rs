@@ -1,0 +1,125 @@
+//! The demo's live view: facegate's HTTP server ([`crate::http`]) on localhost, showing the camera with its
+//! overlay, the recent events, and taking enrollment uploads into the demo's gallery (try it with `--hold`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use image::RgbImage;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::HttpConfig;
+use crate::gallery::{EnrollSample, Quality, QualityLimits, SharedGallery};
+use crate::http::{self, EnrollSummary, Enroller, LiveView, ServerHandle};
+use crate::vision::{AnalyzeOptions, CropPadding, FaceAnalyzer};
+
+use super::setup::GATE;
+use super::DemoError;
+
+/// Starts the server on `127.0.0.1:port` (0: any free port). Localhost is trusted like Home Assistant's
+/// ingress, so a browser on this machine needs no token; nothing else can reach it.
+pub async fn start(
+    port: u16,
+    analyzer: Arc<FaceAnalyzer>,
+    gallery: SharedGallery,
+) -> Result<(LiveView, ServerHandle), DemoError> {
+    let view = LiveView::new(100);
+    view.add_camera(GATE);
+    let config = HttpConfig {
+        port,
+        ingress_peers: vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ],
+        ..HttpConfig::default()
+    };
+    let enroller = Arc::new(DemoEnroller { analyzer, gallery });
+    let handle = http::serve(
+        SocketAddr::from(([127, 0, 0, 1], port)),
+        view.clone(),
+        enroller,
+        &config,
+    )
+    .await
+    .map_err(|e| DemoError::Http(e.to_string()))?;
+    Ok((view, handle))
+}
+
+/// Enrollment uploads go straight into the demo's gallery, with the same checks as `facegate enroll`.
+struct DemoEnroller {
+    analyzer: Arc<FaceAnalyzer>,
+    gallery: SharedGallery,
+}
+
+impl Enroller for DemoEnroller {
+    fn enroll_image(&self, name: &str, image: RgbImage) -> Result<EnrollSummary, String> {
+        let opts = AnalyzeOptions {
+            padding: CropPadding::Auto,
+            landmarks: false,
+        };
+        let faces = self
+            .analyzer
+            .analyze_detailed(&image, opts)
+            .map_err(|e| format!("cannot analyse the photo: {e}"))?;
+        let face = match faces.as_slice() {
+            [] => return Err("no face found".into()),
+            [f] => f,
+            many => {
+                return Err(format!(
+                    "{} faces found: an enrollment photo must show only the person",
+                    many.len()
+                ))
+            }
+        };
+        let quality = Quality::measure(&face.observation.detection, &face.chip);
+        quality
+            .check(&QualityLimits::default())
+            .map_err(|e| e.to_string())?;
+        let sample = EnrollSample {
+            embedding: face.observation.embedding.clone(),
+            quality,
+            source: "upload to the demo's live view".into(),
+        };
+        let embeddings = self
+            .gallery
+            .enroll(name, None, &[sample])
+            .map_err(|e| e.to_string())?;
+        Ok(EnrollSummary {
+            name: name.trim().to_string(),
+            embeddings,
+            quality: quality.score,
+        })
+    }
+}
+
+/// Fetches `path` from the server with a plain HTTP/1.1 GET; returns the status code, the content type and
+/// the body length (the demo checks its own live view this way before it ends).
+pub async fn fetch(addr: SocketAddr, path: &str) -> Result<(u16, String, usize), DemoError> {
+    let io = |e| DemoError::Http(format!("GET {path}: {e}"));
+    let mut s = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.map_err(io)?;
+    let mut buf = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), s.read_to_end(&mut buf));
+    read.await
+        .map_err(|_| DemoError::Http(format!("GET {path}: no answer within 5 s")))?
+        .map_err(io)?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| DemoError::Http(format!("GET {path}: no HTTP header in the answer")))?;
+    let head = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let ctype = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-type")
+                .then(|| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    Ok((status, ctype, buf.len() - split - 4))
+}

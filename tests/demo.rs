@@ -43,13 +43,15 @@ fn mosquitto() -> Mosquitto {
         .stderr(Stdio::null())
         .spawn()
         .expect("mosquitto (scripts/setup-ha.sh installs it)");
+    // Owned (killed and reaped on drop) before anything can panic.
+    let broker = Mosquitto {
+        child,
+        port,
+        _dir: dir,
+    };
     for _ in 0..300 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Mosquitto {
-                child,
-                port,
-                _dir: dir,
-            };
+            return broker;
         }
         std::thread::sleep(Duration::from_millis(10));
     }

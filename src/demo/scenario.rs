@@ -125,8 +125,9 @@ pub async fn run(opts: DemoOptions) -> Result<Summary, DemoError> {
     );
     let audit = Audit::open_in_memory(1).map_err(|e| DemoError::Config(e.to_string()))?;
     n.say(format!(
-        "camera pipeline ready: passive liveness (anti-spoof >= {:.2} over {} frames; stills cannot blink), match distance <= {:.2}",
-        config.vision.antispoof_threshold, config.liveness.min_frames, config.vision.match_threshold
+        "camera pipeline ready: passive liveness (mean anti-spoof >= {:.2}; stills cannot blink, so no blink is \
+         required), match distance <= {:.2}",
+        config.vision.antispoof_threshold, config.vision.match_threshold
     ));
 
     let mut player = Player {

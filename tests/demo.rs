@@ -239,7 +239,7 @@ async fn demo_runs_to_its_end_with_the_expected_outcomes_and_mqtt_events() {
     assert_eq!(events[2]["gate"], "Front door");
     let availability: Vec<&str> = got
         .iter()
-        .filter(|(t, _, _)| t == "facegate/front_door/availability")
+        .filter(|(t, _, _)| t == "facegate/availability")
         .map(|(_, p, _)| p.as_str())
         .collect();
     assert_eq!(availability, vec!["online", "offline"]);
@@ -262,7 +262,7 @@ async fn demo_runs_to_its_end_with_the_expected_outcomes_and_mqtt_events() {
     assert_eq!(config["state_topic"], "facegate/front_door/access/state");
     assert!(retained
         .iter()
-        .any(|(t, p, r)| t == "facegate/front_door/availability" && p == "offline" && *r));
+        .any(|(t, p, r)| t == "facegate/availability" && p == "offline" && *r));
 }
 
 #[test]

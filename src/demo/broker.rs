@@ -7,7 +7,9 @@ use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
+
+use crate::ha::discovery::{discovery_messages, entity, Device, Topics};
 
 use super::DemoError;
 
@@ -151,22 +153,35 @@ impl Watcher {
     }
 }
 
-/// Publishes the gate's access events (not retained, as DESIGN.md says), in the payload the `access` event
-/// entity's discovery config declares: `{"event_type": ..., attributes...}`.
+/// The demo's connection to the broker as facegate: announces the gate's Home Assistant entities (retained
+/// discovery configs, then `online`, with `offline` as the last will) and publishes its access events (not
+/// retained, as DESIGN.md says) in the payload the `access` event entity declares:
+/// `{"event_type": ..., attributes...}`.
 pub struct EventPublisher {
     client: AsyncClient,
     topic: String,
+    availability: String,
 }
 
 impl EventPublisher {
     pub async fn connect(
         host: &str,
         port: u16,
-        topic: String,
+        topics: &Topics,
+        device: &Device,
     ) -> Result<EventPublisher, DemoError> {
-        let mut o = MqttOptions::new("facegate-demo-events", host, port);
+        let availability = topics.availability();
+        let access =
+            entity("access").ok_or_else(|| DemoError::Broker("no access entity".into()))?;
+        let mut o = MqttOptions::new("facegate-demo", host, port);
         o.set_keep_alive(Duration::from_secs(30));
-        let (client, mut events) = AsyncClient::new(o, 64);
+        o.set_last_will(LastWill::new(
+            &availability,
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
+        let (client, mut events) = AsyncClient::new(o, 256);
         let broker = format!("{host}:{port}");
         let wait = async {
             loop {
@@ -188,7 +203,23 @@ impl EventPublisher {
                 }
             }
         });
-        Ok(EventPublisher { client, topic })
+        let me = EventPublisher {
+            client,
+            topic: topics.state(device, access),
+            availability,
+        };
+        let err = |e: rumqttc::ClientError| DemoError::Broker(e.to_string());
+        for msg in discovery_messages(topics, device) {
+            me.client
+                .publish(msg.topic, QoS::AtLeastOnce, true, msg.payload)
+                .await
+                .map_err(err)?;
+        }
+        me.client
+            .publish(&me.availability, QoS::AtLeastOnce, true, "online")
+            .await
+            .map_err(err)?;
+        Ok(me)
     }
 
     pub async fn publish(&self, payload: &serde_json::Value) -> Result<(), DemoError> {
@@ -198,7 +229,14 @@ impl EventPublisher {
             .map_err(|e| DemoError::Broker(e.to_string()))
     }
 
+    /// Marks facegate `offline` (retained) and disconnects.
     pub async fn stop(self) {
+        let _ = self
+            .client
+            .publish(&self.availability, QoS::AtLeastOnce, true, "offline")
+            .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
         let _ = self.client.disconnect().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

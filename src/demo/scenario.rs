@@ -231,7 +231,6 @@ pub async fn run(opts: DemoOptions) -> Result<Summary, DemoError> {
         let _ = tokio::signal::ctrl_c().await;
     }
     server.shutdown().await;
-    let _ = mqtt.publisher.shutdown().await;
     mqtt.events.stop().await;
     mqtt.watcher.stop().await;
     Ok(summary)

@@ -10,8 +10,7 @@ use crate::config::{
 use crate::esphome::sim::{key, SimBoard, SimConfig, FLOORS};
 use crate::esphome::{BoardConfig, Client, EntityState, GateActuator, LiftDriver, LockDriver};
 use crate::gallery::{EnrollSample, MatchParams, Quality, QualityLimits, SharedGallery};
-use crate::ha::discovery::{entity, Device, Topics};
-use crate::ha::publisher::Publisher;
+use crate::ha::discovery::{Device, Topics};
 use crate::models::{ModelError, ModelStore};
 use crate::vision::{AnalyzeOptions, CropPadding, FaceAnalyzer, VisionError};
 
@@ -45,7 +44,6 @@ pub fn analyzer(opts: &DemoOptions) -> Result<FaceAnalyzer, DemoError> {
 /// access-event publisher.
 pub struct Mqtt {
     pub url: String,
-    pub publisher: Publisher,
     pub events: EventPublisher,
     pub watcher: Watcher,
 }
@@ -67,20 +65,11 @@ pub async fn mqtt(opts: &DemoOptions) -> Result<(Mqtt, bool), DemoError> {
     let device = Device::new(GATE).map_err(|e| DemoError::Broker(e.to_string()))?;
     let topics = Topics::new(&cfg);
     let watcher = Watcher::start(&host, port, &cfg.base_topic).await?;
-    let publisher = Publisher::connect(&cfg, "facegate-demo", vec![device.clone()])
-        .await
-        .map_err(|e| DemoError::Broker(e.to_string()))?;
-    publisher
-        .announce()
-        .await
-        .map_err(|e| DemoError::Broker(e.to_string()))?;
-    let access = entity("access").ok_or_else(|| DemoError::Broker("no access entity".into()))?;
-    let events = EventPublisher::connect(&host, port, topics.state(&device, access)).await?;
+    let events = EventPublisher::connect(&host, port, &topics, &device).await?;
     let url = format!("mqtt://{host}:{port}");
     Ok((
         Mqtt {
             url,
-            publisher,
             events,
             watcher,
         },

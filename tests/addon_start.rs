@@ -8,6 +8,7 @@ mod addon_support;
 mod common;
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
@@ -42,10 +43,24 @@ fn run_script(options: &Value, supervisor: Option<&Supervisor>) -> (Output, Opti
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("options.json");
     std::fs::write(&file, options.to_string()).unwrap();
+    // The script's last step is `exec facegate run`, a service that never ends on its own (it retries an
+    // unreachable broker). These tests are about the script, so `run` is answered by a wrapper that logs the
+    // command line and exits; `config check` still goes to the real binary. The real service is started by
+    // the native-recipe test below.
+    let wrapper = dir.path().join("facegate-wrapper.sh");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nif [ \"$1\" = run ]; then echo \"facegate $*\" >&2; exit 0; fi\nexec '{}' \"$@\"\n",
+            env!("CARGO_BIN_EXE_facegate")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut cmd = Command::new("bash");
     cmd.arg(common::repo().join("addon/run.sh"))
         .env("FACEGATE_OPTIONS", &file)
-        .env("FACEGATE_BIN", env!("CARGO_BIN_EXE_facegate"))
+        .env("FACEGATE_BIN", &wrapper)
         .env("FACEGATE_RUNTIME_DIR", dir.path().join("run"))
         .env_remove("SUPERVISOR_TOKEN")
         .env_remove("SUPERVISOR_URL");
@@ -102,6 +117,12 @@ fn broker_set_in_the_options_is_used_as_is() {
         stderr(&out)
     );
     assert_eq!(effective, Some(opts));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("facegate run --options "),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(supervisor.requests(), []);
 }
 

@@ -4,13 +4,12 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
-use image::RgbImage;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::config::HttpConfig;
-use crate::gallery::{EnrollSample, Quality, QualityLimits, SharedGallery};
-use crate::http::{self, EnrollSummary, Enroller, LiveView, ServerHandle};
-use crate::vision::{AnalyzeOptions, CropPadding, FaceAnalyzer};
+use crate::gallery::SharedGallery;
+use crate::http::{self, GalleryEnroller, LiveView, ServerHandle};
+use crate::vision::FaceAnalyzer;
 
 use super::setup::GATE;
 use super::DemoError;
@@ -32,7 +31,8 @@ pub async fn start(
         ],
         ..HttpConfig::default()
     };
-    let enroller = Arc::new(DemoEnroller { analyzer, gallery });
+    // Uploads go straight into the demo's gallery, with the same checks as every other upload.
+    let enroller = Arc::new(GalleryEnroller::new(analyzer, gallery));
     let handle = http::serve(
         SocketAddr::from(([127, 0, 0, 1], port)),
         view.clone(),
@@ -42,53 +42,6 @@ pub async fn start(
     .await
     .map_err(|e| DemoError::Http(e.to_string()))?;
     Ok((view, handle))
-}
-
-/// Enrollment uploads go straight into the demo's gallery, with the same checks as `facegate enroll`.
-struct DemoEnroller {
-    analyzer: Arc<FaceAnalyzer>,
-    gallery: SharedGallery,
-}
-
-impl Enroller for DemoEnroller {
-    fn enroll_image(&self, name: &str, image: RgbImage) -> Result<EnrollSummary, String> {
-        let opts = AnalyzeOptions {
-            padding: CropPadding::Auto,
-            landmarks: false,
-        };
-        let faces = self
-            .analyzer
-            .analyze_detailed(&image, opts)
-            .map_err(|e| format!("cannot analyse the photo: {e}"))?;
-        let face = match faces.as_slice() {
-            [] => return Err("no face found".into()),
-            [f] => f,
-            many => {
-                return Err(format!(
-                    "{} faces found: an enrollment photo must show only the person",
-                    many.len()
-                ))
-            }
-        };
-        let quality = Quality::measure(&face.observation.detection, &face.chip);
-        quality
-            .check(&QualityLimits::default())
-            .map_err(|e| e.to_string())?;
-        let sample = EnrollSample {
-            embedding: face.observation.embedding.clone(),
-            quality,
-            source: "upload to the demo's live view".into(),
-        };
-        let embeddings = self
-            .gallery
-            .enroll(name, None, &[sample])
-            .map_err(|e| e.to_string())?;
-        Ok(EnrollSummary {
-            name: name.trim().to_string(),
-            embeddings,
-            quality: quality.score,
-        })
-    }
 }
 
 /// Fetches `path` from the server with a plain HTTP/1.1 GET; returns the status code, the content type and

@@ -7,66 +7,33 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
+const D0: &str = "blink/liveportrait_driving_d0.mp4";
+
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::ha::{free_port, shared, spawn_guarded, stop_child, Broker};
+use common::ha::{shared, stop_child, Broker};
+use common::service::{self, start_facegate};
 use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(120);
 
-/// Frames 1-50 of the d0 clip, then 20 grey frames (the person leaves), as JPEG files in `dir`.
-fn replay_folder(dir: &std::path::Path) {
-    let clip = common::face("blink/liveportrait_driving_d0.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-i"])
-        .arg(&clip)
-        .args(["-frames:v", "50", "-q:v", "3"])
-        .arg(dir.join("a%04d.jpg"))
-        .status()
-        .expect("ffmpeg (scripts/setup-media.sh installs it)");
-    assert!(status.success());
-    let first = image::open(dir.join("a0001.jpg")).unwrap();
-    let grey =
-        image::RgbImage::from_pixel(first.width(), first.height(), image::Rgb([118, 118, 118]));
-    for i in 0..20 {
-        grey.save(dir.join(format!("b{i:04}.jpg"))).unwrap();
-    }
+/// Frames 1-50 of the d0 clip (the lower face covered from row `mask_from` when given), then 20 grey frames
+/// (the person leaves), as JPEG files in `dir`.
+fn replay_folder(dir: &std::path::Path, mask_from: Option<u32>) {
+    service::clip_frames(dir, D0, "a", 1, 50, mask_from);
+    service::grey_frames(dir, "b", 20, 512, 512);
 }
 
 fn options(dir: &std::path::Path, broker: &Broker, camera: &str, base: &str) -> std::path::PathBuf {
-    let o = json!({
-        "mqtt": {"host": "127.0.0.1", "port": broker.port, "username": Broker::USER,
-                 "password": Broker::PASSWORD, "base_topic": base, "away_after_s": 600},
-        "cameras": [{"name": camera, "gate": "Door",
-                     "source": {"type": "replay", "path": dir.join("frames"), "fps": 10, "looped": true}}],
-        "gates": [{"name": "Door"}],
-        "access_levels": [{"name": "resident"}],
-        "liveness": {"require_blink": false, "cooldown_s": 1.0},
-        "storage": {"database": dir.join("facegate.db")},
-        "http": {"port": free_port()},
-    });
-    let p = dir.join("options.json");
-    std::fs::write(&p, o.to_string()).unwrap();
-    p
-}
-
-fn start_facegate(options: &std::path::Path, log: &std::path::Path) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_facegate"));
-    let models = std::env::join_paths([
-        common::repo().join("models"),
-        common::shared().join("models"),
-    ])
-    .unwrap();
-    cmd.env("FACEGATE_MODELS", models)
-        .arg("run")
-        .arg("--options")
-        .arg(options)
-        .env("FACEGATE_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap());
-    spawn_guarded(cmd)
+    service::options(
+        dir,
+        broker,
+        camera,
+        base,
+        json!({"name": "Door"}),
+        json!([{"name": "resident"}]),
+    )
 }
 
 fn wait_change(
@@ -74,16 +41,7 @@ fn wait_change(
     entity_id: &str,
     pred: impl Fn(&Value) -> bool,
 ) -> Value {
-    let end = Instant::now() + T;
-    loop {
-        let left = end.saturating_duration_since(Instant::now());
-        let ev = rx
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no matching state_changed for {entity_id}"));
-        if ev["data"]["entity_id"] == entity_id && pred(&ev["data"]["new_state"]) {
-            return ev["data"]["new_state"].clone();
-        }
-    }
+    service::wait_change(rx, entity_id, T, pred)
 }
 
 #[test]
@@ -91,7 +49,7 @@ fn facegate_run_end_to_end_through_home_assistant() {
     let (broker, ha) = shared();
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("frames")).unwrap();
-    replay_folder(&dir.path().join("frames"));
+    replay_folder(&dir.path().join("frames"), None);
     let options = options(dir.path(), broker, "Door cam", "fge2e");
     let log = dir.path().join("facegate.log");
     let mut fg = start_facegate(&options, &log);
@@ -173,4 +131,152 @@ fn facegate_run_end_to_end_through_home_assistant() {
         "{text}"
     );
     stop_child(&mut fg, Duration::from_secs(20));
+}
+
+/// Rows from this y down are covered in the threshold test's frames (a scarf over the lower face of d0, whose
+/// face spans rows ~125-447): the same person, matched at ~0.33-0.44 instead of ~0.16-0.26 (measured by the
+/// test itself), so a threshold inside the number's range 0.3-0.7 falls below every frame's distance.
+const MASK_FROM: u32 = 270;
+
+/// The access events of `entity` after unix time `after` (+0.5 s: a track that had voted before the change
+/// may still be decided on the old threshold within its first frames), until one satisfies `done`; every
+/// such event must satisfy `each`.
+fn next_access(
+    rx: &mpsc::Receiver<Value>,
+    entity: &str,
+    after: f64,
+    each: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        let ev = wait_change(rx, entity, |_| true);
+        let at = ev["attributes"]["at"].as_f64().unwrap();
+        if at < after + 0.5 {
+            continue;
+        }
+        assert!(each(&ev), "unexpected decision after the change: {ev}");
+        return ev;
+    }
+}
+
+/// Issue 3: the match threshold `number` set through HA's `number.set_value` changes facegate's decisions
+/// about the SAME replayed frames of an enrolled person: granted at the default, `unknown` once the threshold
+/// is below every frame's distance (chosen from the distances `facegate identify` measures on those frames),
+/// granted again when set back. A value outside the range is refused by HA (its range is the one facegate's
+/// discovery declared) and, sent straight to the command topic, by facegate: the state stays, the person is
+/// still granted.
+#[test]
+fn match_threshold_set_in_home_assistant_changes_the_decision() {
+    let (broker, ha) = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    replay_folder(&frames, Some(MASK_FROM));
+    // Enrolled from the end of the clip (frames 60, 70, 78: never replayed), uncovered.
+    let samples = dir.path().join("enroll");
+    std::fs::create_dir(&samples).unwrap();
+    service::clip_frames(&samples, D0, "e", 60, 19, None);
+    let db = dir.path().join("facegate.db");
+    let picks: Vec<_> = [0, 10, 18]
+        .iter()
+        .map(|i| samples.join(format!("e{i:04}.jpg")))
+        .collect();
+    service::enroll(&db, "Dana", "resident", &picks);
+
+    let replayed: Vec<_> = (0..50)
+        .map(|i| frames.join(format!("a{i:04}.jpg")))
+        .collect();
+    let mut d = service::distances(&db, &replayed);
+    d.sort_by(f32::total_cmp);
+    let (min, max) = (d[0], d[d.len() - 1]);
+    let default = facegate::config::VisionConfig::default().match_threshold;
+    let (range_lo, _) = facegate::settings::MATCH_THRESHOLD_RANGE;
+    let low = (((min - 0.02) * 100.0).floor() / 100.0).max(range_lo);
+    eprintln!(
+        "distances of the 50 replayed frames: min {min:.3} median {:.3} max {max:.3}; default {default}, \
+         lowered to {low}",
+        d[d.len() / 2]
+    );
+    assert!(max < default - 0.03, "not every frame matches at the default: {d:?}");
+    assert!(min - low >= 0.015, "no threshold in range below every frame: {d:?}");
+
+    let options = options(dir.path(), broker, "Threshold cam", "fgthr");
+    let log = dir.path().join("facegate.log");
+    let mut fg = start_facegate(&options, &log);
+    let id = |key: &str| ha.entity_id(&format!("facegate_threshold_cam_{key}"), T);
+    let changes = ha.ws().subscribe_events("state_changed");
+    let (access, threshold) = (id("access"), id("match_threshold"));
+    let number_is = |v: f32| {
+        move |s: &Value| {
+            s["state"]
+                .as_str()
+                .and_then(|t| t.parse::<f32>().ok())
+                .is_some_and(|x| (x - v).abs() < 1e-4)
+        }
+    };
+    ha.wait_state(&threshold, T, number_is(default));
+    let granted = |ev: &Value| {
+        ev["attributes"]["event_type"] == "granted" && ev["attributes"]["person"] == "Dana"
+    };
+    let unknown = |ev: &Value| {
+        ev["attributes"]["event_type"] == "unknown" && ev["attributes"]["person"].is_null()
+    };
+    // At the default: granted.
+    next_access(&changes, &access, 0.0, granted);
+
+    // Out of range through HA: HA refuses the call (the range facegate declared), the state stays.
+    let r = ureq::post(&ha.url("/api/services/number/set_value"))
+        .set("Authorization", &format!("Bearer {}", ha.token))
+        .send_json(json!({"entity_id": threshold, "value": 0.1}));
+    assert!(
+        matches!(r, Err(ureq::Error::Status(code, _)) if code >= 400),
+        "HA accepted 0.1: {r:?}"
+    );
+    // Straight to facegate's command topic: refused with a log line, the old state republished.
+    let (client, mut conn) = broker.client("threshold-test");
+    std::thread::spawn(move || for _ in conn.iter() {});
+    client
+        .publish(
+            "fgthr/threshold_cam/match_threshold/set",
+            rumqttc::QoS::AtLeastOnce,
+            false,
+            b"0.1".to_vec(),
+        )
+        .unwrap();
+    service::wait_log(&log, "outside 0.3..=0.7", 1, T);
+    let refused = service::unix_now();
+    assert!(number_is(default)(&ha.state(&threshold).unwrap()));
+    // 0.1 would have made Dana unknown: the next visit is still granted.
+    next_access(&changes, &access, refused, granted);
+
+    // Lowered below every frame's distance: the same frames give `unknown`.
+    ha.call_service(
+        "number",
+        "set_value",
+        json!({"entity_id": threshold, "value": low}),
+    );
+    ha.wait_state(&threshold, T, number_is(low));
+    let lowered = service::unix_now();
+    next_access(&changes, &access, lowered, unknown);
+
+    // Back to the default: granted again.
+    ha.call_service(
+        "number",
+        "set_value",
+        json!({"entity_id": threshold, "value": default}),
+    );
+    ha.wait_state(&threshold, T, number_is(default));
+    let raised = service::unix_now();
+    next_access(&changes, &access, raised, granted);
+    stop_child(&mut fg, Duration::from_secs(20));
+
+    // The audit log saw the same: granted, unknown after the lowering, granted after raising.
+    let rows = service::audit_rows(&db);
+    let verdict_after = |t: f64| {
+        rows.iter()
+            .rev()
+            .find(|r| r["time"].as_f64().unwrap() >= t + 0.5)
+            .map(|r| r["verdict"].as_str().unwrap().to_string())
+    };
+    assert_eq!(verdict_after(lowered).as_deref(), Some("unknown"), "{rows:?}");
+    assert_eq!(verdict_after(raised).as_deref(), Some("granted"), "{rows:?}");
 }

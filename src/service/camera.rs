@@ -191,14 +191,17 @@ fn actuate(cx: &CameraContext, decision: &Decision, audit_id: Option<i64>) {
     );
     let audit = cx.audit.clone();
     rt.spawn(async move {
-        for outcome in actuator.act(&d).await {
-            if let (Some(a), Some(id)) = (&audit, audit_id) {
-                let text = serde_json::to_string(&outcome).unwrap_or_default();
-                let mut a = a.lock().unwrap_or_else(|e| e.into_inner());
-                if let Err(e) = a.set_outcome(id, &text) {
-                    tracing::warn!("audit outcome not written: {e}");
-                }
+        let outcomes = actuator.act(&d).await;
+        // One write with every action's outcome (a JSON list): a write per action would leave only the last
+        // (the lift's) in the row, losing the lock's.
+        if let (Some(a), Some(id)) = (&audit, audit_id) {
+            let text = serde_json::to_string(&outcomes).unwrap_or_default();
+            let mut a = a.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = a.set_outcome(id, &text) {
+                tracing::warn!("audit outcome not written: {e}");
             }
+        }
+        for outcome in outcomes {
             bridge.send(BridgeInput::Gate {
                 device: device.clone(),
                 outcome,

@@ -46,3 +46,4 @@ pub fn models() -> ModelStore {
 }
 
 pub mod ha;
+pub mod service;

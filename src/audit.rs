@@ -2,9 +2,11 @@
 //!
 //! It has its own connection (WAL, so it never blocks the gallery's readers) and creates its table with
 //! `CREATE TABLE IF NOT EXISTS`, leaving the gallery's schema versioning alone. A row is written when the
-//! decision is taken ([`Audit::record`]); the ESPHome driver fills in the outcome later
-//! ([`Audit::set_outcome`]: "unlocked", "dropped: deadline passed", ...). Rows older than the retention are
-//! pruned when the log is opened and at most daily afterwards, as rows are recorded.
+//! decision is taken ([`Audit::record`]); the outcome of its actions is filled in once they are carried out
+//! ([`Audit::set_outcome`]; `facegate run` writes the JSON list of the ESPHome drivers' `ActionOutcome`s, one
+//! per action, e.g. `[{"gate":"Front","action":"unlock","lock":"door_lock","result":"confirmed",...}]`;
+//! `facegate demo` a sentence). Rows older than the retention are pruned when the log is opened and at most
+//! daily afterwards, as rows are recorded.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -234,10 +234,12 @@ fn match_threshold_set_in_home_assistant_changes_the_decision() {
     let r = ureq::post(&ha.url("/api/services/number/set_value"))
         .set("Authorization", &format!("Bearer {}", ha.token))
         .send_json(json!({"entity_id": threshold, "value": 0.1}));
-    assert!(
-        matches!(r, Err(ureq::Error::Status(code, _)) if code >= 400),
-        "HA accepted 0.1: {r:?}"
-    );
+    match r {
+        Err(ureq::Error::Status(code, _)) if code >= 400 => {
+            eprintln!("HA answered number.set_value 0.1 with HTTP {code}")
+        }
+        r => panic!("HA accepted 0.1: {r:?}"),
+    }
     // Straight to facegate's command topic: refused with a log line, the old state republished.
     let (client, mut conn) = broker.client("threshold-test");
     std::thread::spawn(move || for _ in conn.iter() {});

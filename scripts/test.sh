@@ -29,4 +29,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets --locked -- -D warnings
 echo "== cargo test"
 # Benches (criterion) are compiled by clippy above but not run here: their harness rejects test flags.
-cargo test --locked --lib --bins --tests -- --test-threads=2
+# --no-fail-fast: one failing binary must not hide the results of the others (the exit code still fails).
+cargo test --locked --no-fail-fast --lib --bins --tests -- --test-threads=2

@@ -39,6 +39,7 @@ fn populated() -> ServiceConfig {
         },
         SourceConfig::Http {
             url: "http://cam.local/mjpeg".into(),
+            fps: 10,
         },
         SourceConfig::Replay {
             path: "/share/door.mjpeg".into(),

@@ -403,6 +403,7 @@ fn capture_open_builds_the_configured_source() {
     );
     let err = open(&SourceConfig::Http {
         url: "https://cam.local/stream".into(),
+        fps: 10,
     })
     .err()
     .unwrap();

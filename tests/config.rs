@@ -78,3 +78,30 @@ fn every_semantic_problem_is_reported_with_its_option() {
         ]
     );
 }
+
+#[test]
+fn http_camera_fps_paces_snapshots_and_is_range_checked() {
+    let cam = |fps: &str| {
+        format!(
+            r#"{{"cameras": [{{"name": "Door", "gate": "front",
+                 "source": {{"type": "http", "url": "http://cam/jpg"{fps}}}}}],
+               "gates": [{{"name": "front"}}]}}"#
+        )
+    };
+    let cfg = ServiceConfig::from_json(&cam("")).expect("fps defaults");
+    assert_eq!(
+        cfg.cameras[0].source,
+        SourceConfig::Http {
+            url: "http://cam/jpg".into(),
+            fps: 10
+        }
+    );
+    let cfg = ServiceConfig::from_json(&cam(r#", "fps": 2"#)).expect("fps 2");
+    assert!(matches!(
+        cfg.cameras[0].source,
+        SourceConfig::Http { fps: 2, .. }
+    ));
+    let errs = ServiceConfig::from_json(&cam(r#", "fps": 0"#)).unwrap_err();
+    let options: Vec<&str> = errs.iter().map(|e| e.option.as_str()).collect();
+    assert_eq!(options, ["cameras[0].source.fps"]);
+}

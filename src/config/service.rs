@@ -87,8 +87,13 @@ pub enum SourceConfig {
         #[serde(default = "default_fps")]
         fps: u32,
     },
-    /// An HTTP MJPEG stream or a JPEG snapshot URL (ESP32-CAM style).
-    Http { url: String },
+    /// An HTTP MJPEG stream or a JPEG snapshot URL (ESP32-CAM style). `fps` paces snapshot URLs; a stream
+    /// comes at the camera's own rate.
+    Http {
+        url: String,
+        #[serde(default = "default_fps")]
+        fps: u32,
+    },
     /// A folder of images (name order) or an MJPEG file, played at `fps`.
     Replay {
         path: PathBuf,
@@ -333,10 +338,9 @@ impl ServiceConfig {
                     in_range(at("height"), i64::from(*height), 16, 4320, &mut errors);
                     in_range(at("fps"), i64::from(*fps), 1, 60, &mut errors);
                 }
-                SourceConfig::Replay { fps, .. } => {
+                SourceConfig::Replay { fps, .. } | SourceConfig::Http { fps, .. } => {
                     in_range(at("fps"), i64::from(*fps), 1, 60, &mut errors)
                 }
-                SourceConfig::Http { .. } => {}
             }
         }
         if self.cameras.is_empty() {

@@ -80,6 +80,16 @@ fn json_report_has_every_stage_per_thread_count_and_size() {
                 );
                 assert!(min > 0.0 && min <= med && med <= p95, "{stats}");
             }
+            // The network alone: timed like the stages, on the padded input `detect` builds (this frame is
+            // never scaled down: <= 640x640). No bound against detect's time (a loaded machine makes it flaky).
+            let net = &s["detect_network"];
+            assert_eq!(net["runs"], 3);
+            assert!(net["min_ms"].as_f64().unwrap() > 0.0, "{net}");
+            let (w, h) = (s["width"].as_u64().unwrap(), s["height"].as_u64().unwrap());
+            assert_eq!(
+                s["network_input"],
+                serde_json::json!([w.div_ceil(32) * 32, h.div_ceil(32) * 32])
+            );
             // Timings are compared in `facegate bench` runs, not here (a loaded machine makes any bound flaky);
             // the whole-pipeline entry must be there with the same statistics.
             let pipe = &s["pipeline"];

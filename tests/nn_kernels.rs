@@ -536,7 +536,8 @@ fn residual_add_matches_padded_candle_add() {
 
 /// 1x1 conv + 3x3 depthwise fused (YuNet's block) against the two layers run by candle: channel counts
 /// that do and do not fill the 8-channel blocks, rows shorter and longer than the 16-pixel blocks, batch 2,
-/// with and without biases and ReLU, on 1 and 2 threads (the 2-thread pool splits rows into bands).
+/// with and without biases and ReLU, on 1 and 2 threads (the 2-thread pool splits rows into bands); and the
+/// same with a 2x2 max-pool folded in, against candle's pool of the reference.
 #[test]
 fn pointwise_depthwise_fused_matches_candle() {
     let shapes: [([usize; 4], usize, bool, Act); 7] = [
@@ -568,6 +569,23 @@ fn pointwise_depthwise_fused_matches_candle() {
                 &reference,
                 &format!("pw+dw {input:?} -> {cout} ({threads} threads)"),
             );
+            // With a 2x2 max-pool folded in: candle's pool of the reference pair (odd sizes drop the last
+            // row / column).
+            if input[2] >= 2 && input[3] >= 2 {
+                let pooled = fused.clone().with_max_pool2();
+                assert!(pooled.pools() && !fused.pools());
+                let fast = pool.install(|| pooled.forward(&x)).unwrap();
+                let reference = reference.max_pool2d(2).unwrap();
+                assert_eq!(
+                    pooled.forward_reference(&x).unwrap().dims(),
+                    reference.dims()
+                );
+                assert_close(
+                    &fast,
+                    &reference,
+                    &format!("pw+dw+pool {input:?} -> {cout} ({threads} threads)"),
+                );
+            }
         }
     }
     // Not the pair: a 3x3 dense conv first, or a stride-2 depthwise conv second.
@@ -578,4 +596,51 @@ fn pointwise_depthwise_fused_matches_candle() {
     assert!(nn::PointwiseDepthwise::fuse(&dense, &dw).is_none());
     assert!(nn::PointwiseDepthwise::fuse(&pw, &dw2).is_none());
     assert!(nn::PointwiseDepthwise::fuse(&pw, &dw).is_some());
+}
+
+/// Fused pairs reading the same input merged side by side (YuNet's four heads of 1, 1, 4 and 10 channels)
+/// give the separate layers' outputs concatenated along channels; mismatched layers are refused.
+#[test]
+fn merged_heads_match_separate_layers() {
+    let input = [1, 64, 15, 20];
+    let x = rand_tensor(&input, 900);
+    let mut separate = Vec::new();
+    for (i, cout) in [1, 1, 4, 10].into_iter().enumerate() {
+        let pc = case("pw", input, cout, 1, 1, P0, 1, Act::None);
+        let dc = case("dw", [1, cout, 15, 20], cout, 3, 1, P1, cout, Act::None);
+        let (pw, dw) = (layer(&pc, 910 + i as u64), layer(&dc, 920 + i as u64));
+        separate.push(nn::PointwiseDepthwise::fuse(&pw, &dw).expect("fusable pair"));
+    }
+    let parts: Vec<&nn::PointwiseDepthwise> = separate.iter().collect();
+    let merged = nn::PointwiseDepthwise::concat_outputs(&parts).expect("same input and kind");
+    assert_eq!(merged.channels(), (64, 16));
+    let want = Tensor::cat(
+        &separate
+            .iter()
+            .map(|l| l.forward_reference(&x).unwrap())
+            .collect::<Vec<_>>(),
+        1,
+    )
+    .unwrap();
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let fast = pool.install(|| merged.forward(&x)).unwrap();
+        assert_close(&fast, &want, &format!("merged heads ({threads} threads)"));
+    }
+    // A ReLU pair cannot join pairs without activation; different input channel counts cannot either.
+    let relu = nn::PointwiseDepthwise::fuse(
+        &layer(&case("pw", input, 4, 1, 1, P0, 1, Act::None), 930),
+        &layer(&case("dw", [1, 4, 15, 20], 4, 3, 1, P1, 4, Act::Relu), 931),
+    )
+    .unwrap();
+    assert!(nn::PointwiseDepthwise::concat_outputs(&[&separate[0], &relu]).is_none());
+    let narrow = nn::PointwiseDepthwise::fuse(
+        &layer(&case("pw", [1, 32, 15, 20], 4, 1, 1, P0, 1, Act::None), 940),
+        &layer(&case("dw", [1, 4, 15, 20], 4, 3, 1, P1, 4, Act::None), 941),
+    )
+    .unwrap();
+    assert!(nn::PointwiseDepthwise::concat_outputs(&[&separate[0], &narrow]).is_none());
 }

@@ -111,6 +111,11 @@ pub struct SizeReport {
     pub faces: usize,
     /// Per stage, in pipeline order: detect, landmarks, align, embed, antispoof.
     pub stages: Vec<(String, Stats)>,
+    /// YuNet's forward pass alone on the prepared input tensor: the "detect" stage minus scaling the frame
+    /// down, converting it to BGR floats, decoding and NMS. This is what onnxruntime's `session.run` times.
+    pub detect_network: Stats,
+    /// The padded network input (width, height) of this frame.
+    pub network_input: (usize, usize),
     /// detect + landmarks + align + embed + anti-spoof of the one face, end to end.
     pub pipeline: Stats,
 }
@@ -284,10 +289,14 @@ pub fn render(r: &BenchReport) -> String {
                 "  {}x{} ({} face(s))   median ms   p95 ms   mean ms",
                 z.width, z.height, z.faces
             );
+            let net = format!("(network {}x{})", z.network_input.0, z.network_input.1);
             for (name, st) in z
                 .stages
                 .iter()
+                .take(1)
                 .map(|(n, s)| (n.as_str(), s))
+                .chain([(net.as_str(), &z.detect_network)])
+                .chain(z.stages.iter().skip(1).map(|(n, s)| (n.as_str(), s)))
                 .chain([("PIPELINE", &z.pipeline)])
             {
                 let _ = writeln!(

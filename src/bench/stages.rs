@@ -98,12 +98,17 @@ fn measure_frame(
             time(warmup, runs, || m.antispoof.score(frame, &det).map(drop))?,
         ),
     ];
+    // The detector's network alone on the tensor `detect` would build (the part onnxruntime's `run` does).
+    let input = m.detector.network_input(frame)?;
+    let detect_network = time(warmup, runs, || m.detector.run_network(&input))?;
     let pipeline = time(warmup, runs, || pipeline(m, frame))?;
     Ok(SizeReport {
         width: frame.width(),
         height: frame.height(),
         faces: faces.len(),
         stages,
+        detect_network,
+        network_input: input.size(),
         pipeline,
     })
 }

@@ -38,7 +38,7 @@ pub fn fit_within(img: &RgbImage, max_w: u32, max_h: u32) -> (Option<RgbImage>, 
     let scale = (max_w as f64 / w as f64).min(max_h as f64 / h as f64);
     let nw = ((w as f64 * scale).round() as u32).clamp(1, max_w);
     let nh = ((h as f64 * scale).round() as u32).clamp(1, max_h);
-    let small = imageops::resize(img, nw, nh, imageops::FilterType::Triangle);
+    let small = super::resize::resize_triangle(img, nw, nh);
     (Some(small), [w as f32 / nw as f32, h as f32 / nh as f32])
 }
 

@@ -13,9 +13,11 @@
 //! [`Detector::detect_crop`] / [`pad_for_detection`] first.
 
 mod decode;
+mod heads;
 mod input;
 mod net;
 mod ops;
+mod resize;
 
 use std::path::Path;
 
@@ -39,6 +41,22 @@ pub const DEFAULT_MAX_INPUT: (u32, u32) = (640, 640);
 pub const NMS_IOU: f32 = 0.3;
 
 const MODEL: &str = "yunet";
+
+/// A frame prepared for the network by [`Detector::network_input`].
+pub struct NetworkInput {
+    /// (1, 3, H, W) BGR, H and W multiples of 32.
+    tensor: candle_core::Tensor,
+    /// Factors mapping the (possibly scaled) image's pixels back to the original's.
+    scale: [f32; 2],
+}
+
+impl NetworkInput {
+    /// The padded network input size (width, height).
+    pub fn size(&self) -> (usize, usize) {
+        let d = self.tensor.dims();
+        (d[3], d[2])
+    }
+}
 
 /// The YuNet detector, loaded once and used for every frame (`detect` takes `&self`).
 pub struct Detector {
@@ -94,41 +112,46 @@ impl Detector {
                 "score threshold {score_threshold} is not in [0, 1]"
             )));
         }
-        let (scaled, scale) = input::fit_within(img, self.max_input.0, self.max_input.1);
-        let run_on = scaled.as_ref().unwrap_or(img);
-        let maps = self.net.forward(input::to_input_tensor(run_on)?)?;
+        let input = self.network_input(img)?;
+        let maps = self.net.forward(input.tensor)?;
         let mut candidates = Vec::new();
         for (level, stride) in maps.iter().zip(net::STRIDES) {
-            let flat = level
-                .iter()
-                .map(|t| t.flatten_all().and_then(|t| t.to_vec1::<f32>()))
-                .collect::<candle_core::Result<Vec<_>>>()?;
-            let (_, _, rows, cols) = level[0].dims4()?;
-            for ((kind, channels), (t, v)) in net::HEADS.iter().zip(level.iter().zip(&flat)) {
-                if t.dims4()? != (1, *channels, rows, cols) {
-                    return Err(VisionError::BadWeights {
-                        model: MODEL,
-                        reason: format!("head {kind}_{stride} has shape {:?}", t.dims()),
-                    });
-                }
-                debug_assert_eq!(v.len(), channels * rows * cols);
-            }
+            let [cls, obj, bbox, kps] = &level.maps;
             let maps = LevelMaps {
                 stride: stride as f32,
-                rows,
-                cols,
-                cls: &flat[0],
-                obj: &flat[1],
-                bbox: &flat[2],
-                kps: &flat[3],
+                rows: level.rows,
+                cols: level.cols,
+                cls,
+                obj,
+                bbox,
+                kps,
             };
             candidates.extend(decode(&maps, score_threshold));
         }
         let mut faces = nms(candidates, NMS_IOU);
         for d in &mut faces {
-            input::map_back(d, scale, [0.0, 0.0]);
+            input::map_back(d, input.scale, [0.0, 0.0]);
         }
         Ok(faces)
+    }
+
+    /// The network input [`Detector::detect`] builds from `img`: scaled to fit the input-size limit, BGR
+    /// floats, zero-padded to multiples of 32. Public so benchmarks can time the network alone
+    /// ([`Detector::run_network`]) on exactly what `detect` feeds it.
+    pub fn network_input(&self, img: &RgbImage) -> Result<NetworkInput> {
+        if img.width() == 0 || img.height() == 0 {
+            return Err(VisionError::BadInput("empty image (0 pixels)".into()));
+        }
+        let (scaled, scale) = input::fit_within(img, self.max_input.0, self.max_input.1);
+        let tensor = input::to_input_tensor(scaled.as_ref().unwrap_or(img))?;
+        Ok(NetworkInput { tensor, scale })
+    }
+
+    /// The network's forward pass alone on a prepared input (no decoding, no NMS): what a benchmark compares
+    /// with another runtime's `run` of the same model on the same tensor.
+    pub fn run_network(&self, input: &NetworkInput) -> Result<()> {
+        self.net.forward(input.tensor.clone())?;
+        Ok(())
     }
 
     /// Detection on a tight face crop: pads it with [`pad_for_detection`], detects, and returns the faces in

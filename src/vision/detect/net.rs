@@ -19,7 +19,7 @@ pub(super) const HEADS: [(&str, usize); 4] = [("cls", 1), ("obj", 1), ("bbox", 4
 /// Feature strides of the three detection levels.
 pub(super) const STRIDES: [usize; 3] = [8, 16, 32];
 
-enum Op {
+pub(super) enum Op {
     Conv(nn::Conv2d),
     /// A 1x1 conv and the 3x3 depthwise conv reading only it, fused.
     PwDw(nn::PointwiseDepthwise),
@@ -34,12 +34,12 @@ enum Op {
     Upsample2Add(usize),
 }
 
-struct Step {
-    op: Op,
-    input: usize,
-    output: usize,
+pub(super) struct Step {
+    pub op: Op,
+    pub input: usize,
+    pub output: usize,
     /// Slots no later step reads: dropped right after this step to keep peak memory low.
-    free: Vec<usize>,
+    pub free: Vec<usize>,
 }
 
 /// A Conv node's parameters, kept until a following Relu has had the chance to be fused into it.
@@ -63,11 +63,15 @@ enum Value {
     },
 }
 
-/// One head map of one level: the NCHW tensor in a slot, and whether the graph applies a sigmoid to it.
+/// One head map of one level: channels `channel..channel + C` of the NCHW tensor in a slot (which holds
+/// `slot_channels` in all: more than C when the level's heads run as one layer), and whether the graph
+/// applies a sigmoid to it.
 #[derive(Clone, Copy)]
-struct HeadRef {
-    slot: usize,
-    sigmoid: bool,
+pub(super) struct HeadRef {
+    pub slot: usize,
+    pub channel: usize,
+    pub slot_channels: usize,
+    pub sigmoid: bool,
 }
 
 /// The compiled network.
@@ -78,8 +82,13 @@ pub(super) struct YuNet {
     heads: [[HeadRef; 4]; 3],
 }
 
-/// Head maps of one level, each (1, C, rows, cols), sigmoid already applied where the graph does.
-pub(super) type LevelMaps = [Tensor; 4];
+/// Head maps of one level, each channel-major (C, rows, cols) in [`HEADS`] order, sigmoid already applied
+/// where the graph does.
+pub(super) struct LevelOut {
+    pub rows: usize,
+    pub cols: usize,
+    pub maps: [Vec<f32>; 4],
+}
 
 impl YuNet {
     pub(super) fn compile(graph: &OnnxGraph) -> Result<Self, String> {
@@ -238,7 +247,8 @@ impl YuNet {
                 step.op = Op::Conv(conv);
             }
         }
-        let mut steps = fuse_pointwise_depthwise(steps, &heads, slots);
+        let steps = fuse_pointwise_depthwise(steps, &heads, slots);
+        let (mut steps, heads) = super::heads::merge_heads(steps, heads);
         plan_frees(&mut steps, &heads, slots);
         Ok(Self {
             steps,
@@ -248,10 +258,12 @@ impl YuNet {
     }
 
     /// Runs the network on a (1, 3, H, W) BGR input (H, W multiples of 32) and returns the head maps per level.
-    pub(super) fn forward(&self, x: Tensor) -> candle_core::Result<[LevelMaps; 3]> {
+    pub(super) fn forward(&self, x: Tensor) -> candle_core::Result<[LevelOut; 3]> {
         let mut slots: Vec<Option<Tensor>> = vec![None; self.slots];
         slots[0] = Some(x);
+        let profile = profiling();
         for step in &self.steps {
+            let t0 = profile.then(std::time::Instant::now);
             let get = |s: usize| {
                 slots[s].as_ref().ok_or_else(|| {
                     candle_core::Error::Msg(format!("value {s} used after it was freed"))
@@ -276,26 +288,56 @@ impl YuNet {
                 Op::Add(other) => (x + get(*other)?)?,
                 Op::Upsample2Add(small) => super::ops::upsample2_add(x, get(*small)?)?,
             };
+            if let Some(t0) = t0 {
+                eprintln!(
+                    "yunet step {:>2} {:<28} {:?} -> {:?}: {:.3} ms",
+                    step.output,
+                    step.op.describe(),
+                    x.dims(),
+                    y.dims(),
+                    t0.elapsed().as_secs_f64() * 1e3
+                );
+            }
             slots[step.output] = Some(y);
             for &s in &step.free {
                 slots[s] = None;
             }
         }
-        let map = |h: HeadRef| -> candle_core::Result<Tensor> {
-            let t = slots[h.slot]
-                .clone()
-                .ok_or_else(|| candle_core::Error::Msg("head map missing".into()))?;
-            if h.sigmoid {
-                candle_nn::ops::sigmoid(&t)
-            } else {
-                Ok(t)
-            }
-        };
-        let level = |l: usize| -> candle_core::Result<LevelMaps> {
-            let h = &self.heads[l];
-            Ok([map(h[0])?, map(h[1])?, map(h[2])?, map(h[3])?])
-        };
+        let level = |l: usize| super::heads::level_out(&slots, &self.heads[l]);
         Ok([level(0)?, level(1)?, level(2)?])
+    }
+}
+
+/// Per-step timing on stderr, for finding where the forward pass spends its time: set
+/// `FACEGATE_PROFILE_YUNET=1` (read once per process).
+fn profiling() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var_os("FACEGATE_PROFILE_YUNET").is_some_and(|v| v == "1"))
+}
+
+impl Op {
+    /// A short name for profiles.
+    fn describe(&self) -> String {
+        match self {
+            Op::Conv(c) => {
+                let (cout, cin_g, kh, kw, cfg, _, _) = c.packed_parts();
+                format!(
+                    "conv {kh}x{kw}/{} {}->{cout} g{}",
+                    cfg.stride,
+                    cin_g * cfg.groups,
+                    cfg.groups
+                )
+            }
+            Op::PwDw(l) => {
+                let (cin, cout) = l.channels();
+                format!("pw+dw {cin}->{cout}")
+            }
+            Op::Relu => "relu".into(),
+            Op::MaxPool { kernel, stride } => format!("maxpool {kernel}/{stride}"),
+            Op::Upsample(f) => format!("upsample x{f}"),
+            Op::Add(_) => "add".into(),
+            Op::Upsample2Add(_) => "upsample2+add".into(),
+        }
     }
 }
 
@@ -395,6 +437,8 @@ fn find_heads(
 ) -> Result<[[HeadRef; 4]; 3], String> {
     let mut heads = [[HeadRef {
         slot: 0,
+        channel: 0,
+        slot_channels: 0,
         sigmoid: false,
     }; 4]; 3];
     for (l, stride) in STRIDES.iter().enumerate() {
@@ -411,6 +455,8 @@ fn find_heads(
                 }) => {
                     heads[l][h] = HeadRef {
                         slot: *slot,
+                        channel: 0,
+                        slot_channels: HEADS[h].1,
                         sigmoid: *sigmoid,
                     }
                 }
@@ -421,7 +467,8 @@ fn find_heads(
     Ok(heads)
 }
 
-/// Replaces each 1x1 conv whose only reader is the next step, a 3x3 depthwise conv, by the fused pair.
+/// Replaces each 1x1 conv whose only reader is the next step, a 3x3 depthwise conv, by the fused pair, and
+/// folds a 2x2 max-pool that is the only reader of such a pair into it.
 fn fuse_pointwise_depthwise(
     steps: Vec<Step>,
     heads: &[[HeadRef; 4]; 3],
@@ -448,6 +495,17 @@ fn fuse_pointwise_depthwise(
                     _ => None,
                 }
             }
+            // A 2x2 max-pool reading nothing but a fused pair's output joins the pair.
+            (
+                Some(prev),
+                Op::MaxPool {
+                    kernel: 2,
+                    stride: 2,
+                },
+            ) if prev.output == step.input && readers[prev.output] == 1 => match &prev.op {
+                Op::PwDw(layer) if !layer.pools() => Some(layer.clone().with_max_pool2()),
+                _ => None,
+            },
             _ => None,
         };
         match fused {

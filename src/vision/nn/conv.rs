@@ -135,6 +135,58 @@ impl Conv2d {
         })
     }
 
+    /// The layers side by side: one layer whose output channels are `layers`' in order. Dense layers
+    /// (`depthwise` false: `groups` 1) must read the same input; depthwise layers (one input channel per
+    /// output channel) read the concatenation of their inputs. All need the same kernel, geometry and
+    /// activation kind (None or ReLU); `None` otherwise. Used to run detection heads as one layer.
+    pub fn concat_outputs(layers: &[&Conv2d], depthwise: bool) -> Option<Conv2d> {
+        let first = layers.first()?;
+        let (_, cin_g, kh, kw) = first.weight.dims4().ok()?;
+        let kind_ok = |c: &Conv2d| {
+            if depthwise {
+                c.weight.dims()[1] == 1 && c.cfg.groups == c.out_channels()
+            } else {
+                c.cfg.groups == 1
+            }
+        };
+        let same_act = |c: &Conv2d| {
+            matches!(
+                (&first.act, &c.act),
+                (Activation::None, Activation::None) | (Activation::Relu, Activation::Relu)
+            )
+        };
+        let same = layers.iter().all(|c| {
+            c.weight.dims4().ok() == Some((c.out_channels(), cin_g, kh, kw))
+                && (c.cfg.stride, c.cfg.pad) == (first.cfg.stride, first.cfg.pad)
+                && same_act(c)
+                && kind_ok(c)
+        });
+        if !same {
+            return None;
+        }
+        let weights: Vec<&Tensor> = layers.iter().map(|c| &c.weight).collect();
+        let weight = Tensor::cat(&weights, 0).ok()?;
+        let bias = if layers.iter().any(|c| c.bias.is_some()) {
+            let parts = layers
+                .iter()
+                .map(|c| match &c.bias {
+                    Some(b) => b.flatten_all(),
+                    None => Tensor::zeros(c.out_channels(), DType::F32, c.weight.device()),
+                })
+                .collect::<Result<Vec<_>>>()
+                .ok()?;
+            Some(Tensor::cat(&parts, 0).ok()?)
+        } else {
+            None
+        };
+        let cout = weight.dims()[0];
+        let cfg = ConvCfg {
+            groups: if depthwise { cout } else { 1 },
+            ..first.cfg
+        };
+        Conv2d::new(weight, bias, cfg, first.act.clone()).ok()
+    }
+
     /// Output channels.
     pub fn out_channels(&self) -> usize {
         self.weight.dims()[0]

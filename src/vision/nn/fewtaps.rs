@@ -1,9 +1,9 @@
 //! Dense convolutions with few taps per output (`cin * kh * kw <= MAX_TAPS`: the first layer of each network,
 //! which reads the 3-channel image). A general GEMM is poorly shaped for them (a 27-long inner dimension,
 //! 16-32 output channels, tens of thousands of pixels); here each output row's patches are laid out once
-//! (im2col of one row, a few kilobytes) and multiplied by the register-blocked kernel of [`super::rows`];
-//! each channel's row then gets its bias and activation on the way into the NCHW output, while in cache. Output rows
-//! are split into bands over rayon's pool.
+//! (im2col of one row, a few kilobytes) and multiplied by the register-blocked kernel of [`super::rows`],
+//! which adds the bias and applies the activation in registers and stores straight into the NCHW output
+//! rows. Output rows are split into bands over rayon's pool.
 
 use std::cell::RefCell;
 
@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use super::gemm::Epilogue;
 use super::geom::Geom;
 use super::im2col::im2col_tile;
-use super::rows::rows_product;
+use super::rows::{rows_product, RowEpi};
 
 /// Largest `cin * kh * kw` this path takes.
 pub(crate) const MAX_TAPS: usize = 32;
@@ -20,8 +20,8 @@ pub(crate) const MAX_TAPS: usize = 32;
 const BAND_MACS: usize = 256 * 1024;
 
 thread_local! {
-    /// Per-thread buffers for one output row (patches, then the product), reused across calls.
-    static COL: RefCell<(Vec<f32>, Vec<f32>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    /// Per-thread buffer for one output row's patches, reused across calls.
+    static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// A raw output pointer shared by the bands, each writing its own rows of every channel plane.
@@ -55,25 +55,28 @@ pub(crate) fn conv_few_taps(x: &[f32], g: &Geom, packed: &[f32], epi: &Epilogue,
     };
     let n_bands = g.oh.div_ceil(band);
     let dst = OutPtr(out.as_mut_ptr());
+    let row_epi = epi.active.then_some(RowEpi {
+        bias: &epi.bias,
+        slope: &epi.slope,
+    });
     let run_band = |b: usize| {
         COL.with(|cell| {
-            let (mut col, mut prod) = std::mem::take(&mut *cell.borrow_mut());
+            let mut col = std::mem::take(&mut *cell.borrow_mut());
             col.resize(k * ow, 0.0);
-            prod.resize(g.cout * ow, 0.0);
             for oy in b * band..((b + 1) * band).min(g.oh) {
                 im2col_tile(x, g, oy * ow, ow, &mut col);
-                rows_product(packed, k, g.cout, &col, ow, ow, &mut prod, ow);
-                for (c, src) in prod.chunks_exact(ow).enumerate() {
-                    // SAFETY: row oy of channel c lies inside `out` (c < cout, oy < oh), and only this
-                    // band writes output row oy (bands are disjoint row ranges).
-                    let row = unsafe {
-                        std::slice::from_raw_parts_mut(dst.get().add(c * plane + oy * ow), ow)
-                    };
-                    row.copy_from_slice(src);
-                    epi.apply(c, row);
-                }
+                // SAFETY: rows oy of all `cout` channel planes lie inside `out` (the span below ends at
+                // the last channel's row oy), and only this band writes output row oy (bands are disjoint
+                // row ranges); the product writes those rows only (ldo = plane, n = ow).
+                let rows = unsafe {
+                    std::slice::from_raw_parts_mut(
+                        dst.get().add(oy * ow),
+                        (g.cout - 1) * plane + ow,
+                    )
+                };
+                rows_product(packed, k, g.cout, &col, ow, ow, rows, plane, row_epi);
             }
-            *cell.borrow_mut() = (col, prod);
+            *cell.borrow_mut() = col;
         });
     };
     if n_bands > 1 {

@@ -2,10 +2,12 @@
 //! becomes one matrix product `weights [Cout, K] x col [K, pixels]` whose result is already NCHW.
 
 use super::geom::Geom;
+use super::simd::multiversion;
 
 /// Fills `col` (row-major `[K, t]`, K = cin*kh*kw in weight order) with the patches of output pixels
 /// `p0 .. p0 + t` (row-major over the output image). Padding reads as zero.
-pub(crate) fn im2col_tile(x: &[f32], g: &Geom, p0: usize, t: usize, col: &mut [f32]) {
+#[inline(always)]
+fn im2col_tile_body<const FMA: bool>(x: &[f32], g: &Geom, p0: usize, t: usize, col: &mut [f32]) {
     let plane = g.h * g.w;
     let (s, pt, pl) = (g.stride, g.pad[0], g.pad[1]);
     let mut k = 0;
@@ -37,6 +39,12 @@ pub(crate) fn im2col_tile(x: &[f32], g: &Geom, p0: usize, t: usize, col: &mut [f
                         let inner = &mut seg[a - ox0..b - ox0];
                         if s == 1 {
                             inner.copy_from_slice(&row[ix0..ix0 + (b - a)]);
+                        } else if s == 2 {
+                            // A constant stride the compiler turns into vector shuffles.
+                            let src = &row[ix0..ix0 + 2 * (b - a) - 1];
+                            for (i, d) in inner.iter_mut().enumerate() {
+                                *d = src[2 * i];
+                            }
                         } else {
                             for (d, v) in inner.iter_mut().zip(row[ix0..].iter().step_by(s)) {
                                 *d = *v;
@@ -48,6 +56,14 @@ pub(crate) fn im2col_tile(x: &[f32], g: &Geom, p0: usize, t: usize, col: &mut [f
         }
     }
 }
+
+multiversion!(pub(crate) fn im2col_tile => im2col_tile_body(
+    x: &[f32],
+    g: &Geom,
+    p0: usize,
+    t: usize,
+    col: &mut [f32],
+));
 
 #[cfg(test)]
 mod tests {

@@ -23,8 +23,16 @@ pub(crate) fn pack_rows(a: &[f32], rows: usize, k: usize) -> Vec<f32> {
     packed
 }
 
-/// `out[r * ldo + j] = sum_kk A[r][kk] * x[kk * ldx + j]` for `r < rows`, `j < n`, with `A` packed by
-/// [`pack_rows`] (`k` columns).
+/// Per-row bias and activation applied to a product on its way out of the registers:
+/// `y = max(v, 0) + slope[r] * min(v, 0)` with `v = bias[r] + sum` (slope 1: none, 0: ReLU).
+#[derive(Clone, Copy)]
+pub(crate) struct RowEpi<'a> {
+    pub bias: &'a [f32],
+    pub slope: &'a [f32],
+}
+
+/// `out[r * ldo + j] = epi(sum_kk A[r][kk] * x[kk * ldx + j])` for `r < rows`, `j < n`, with `A` packed by
+/// [`pack_rows`] (`k` columns); no epilogue when `epi` is `None`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn rows_product(
     a: &[f32],
@@ -35,6 +43,7 @@ pub(crate) fn rows_product(
     n: usize,
     out: &mut [f32],
     ldo: usize,
+    epi: Option<RowEpi>,
 ) {
     if rows == 0 || n == 0 {
         return;
@@ -48,11 +57,17 @@ pub(crate) fn rows_product(
         "input rows too short"
     );
     assert!(out.len() >= (rows - 1) * ldo + n, "output rows too short");
+    if let Some(e) = &epi {
+        assert!(
+            e.bias.len() >= rows && e.slope.len() >= rows,
+            "epilogue too short"
+        );
+    }
     #[cfg(target_arch = "x86_64")]
-    if avx512::rows_product(a, k, rows, x, ldx, n, out, ldo) {
+    if avx512::rows_product(a, k, rows, x, ldx, n, out, ldo, epi) {
         return;
     }
-    rows_product_portable(a, k, rows, x, ldx, n, out, ldo);
+    rows_product_portable(a, k, rows, x, ldx, n, out, ldo, epi);
 }
 
 /// Portable form: per output row, a multiply-add of each input row (vectorised over pixels).
@@ -67,15 +82,23 @@ fn rows_product_body<const FMA: bool>(
     n: usize,
     out: &mut [f32],
     ldo: usize,
+    epi: Option<RowEpi>,
 ) {
     for r in 0..rows {
         let (b, rr) = (r / CO, r % CO);
         let orow = &mut out[r * ldo..r * ldo + n];
-        orow.fill(0.0);
+        orow.fill(epi.map_or(0.0, |e| e.bias[r]));
         for kk in 0..k {
             let wv = a[(b * k + kk) * CO + rr];
             for (o, v) in orow.iter_mut().zip(&x[kk * ldx..kk * ldx + n]) {
                 *o = madd::<FMA>(wv, *v, *o);
+            }
+        }
+        if let Some(e) = epi {
+            let slope = e.slope[r];
+            for o in orow.iter_mut() {
+                let v = *o;
+                *o = madd::<FMA>(slope, v.min(0.0), v.max(0.0));
             }
         }
     }
@@ -90,6 +113,7 @@ multiversion!(fn rows_product_portable => rows_product_body(
     n: usize,
     out: &mut [f32],
     ldo: usize,
+    epi: Option<RowEpi>,
 ));
 
 /// One output row of the 3x3 depthwise conv from three zero-bordered pointwise rows (empty = outside the
@@ -170,23 +194,42 @@ mod tests {
                     .map(|i| ((i * 13) % 7) as f32 * 0.25 - 0.75)
                     .collect();
                 let packed = pack_rows(&a, rows, k);
-                let mut portable = vec![f32::NAN; rows * ldo];
-                rows_product_portable(&packed, k, rows, &x, ldx, n, &mut portable, ldo);
-                for r in 0..rows {
-                    for j in 0..n {
-                        let want: f32 = (0..k).map(|kk| a[r * k + kk] * x[kk * ldx + j]).sum();
-                        let got = portable[r * ldo + j];
-                        assert!((got - want).abs() < 1e-3, "{rows}x{k} n {n} r {r} j {j}");
-                    }
-                }
-                let mut fast = vec![f32::NAN; rows * ldo];
-                #[cfg(target_arch = "x86_64")]
-                if avx512::rows_product(&packed, k, rows, &x, ldx, n, &mut fast, ldo) {
+                let bias: Vec<f32> = (0..rows).map(|r| r as f32 * 0.5 - 2.0).collect();
+                let slope: Vec<f32> = (0..rows).map(|r| [1.0, 0.0, 0.25][r % 3]).collect();
+                for with_epi in [false, true] {
+                    let epi = with_epi.then_some(RowEpi {
+                        bias: &bias,
+                        slope: &slope,
+                    });
+                    let mut portable = vec![f32::NAN; rows * ldo];
+                    rows_product_portable(&packed, k, rows, &x, ldx, n, &mut portable, ldo, epi);
                     for r in 0..rows {
-                        let span = r * ldo..r * ldo + n;
-                        assert_eq!(fast[span.clone()], portable[span], "{rows}x{k} n {n} r {r}");
-                        // Nothing written between rows.
-                        assert!(fast[r * ldo + n..(r + 1) * ldo].iter().all(|v| v.is_nan()));
+                        for j in 0..n {
+                            let mut want: f32 =
+                                (0..k).map(|kk| a[r * k + kk] * x[kk * ldx + j]).sum();
+                            if with_epi {
+                                want += bias[r];
+                                if want < 0.0 {
+                                    want *= slope[r];
+                                }
+                            }
+                            let got = portable[r * ldo + j];
+                            assert!((got - want).abs() < 1e-3, "{rows}x{k} n {n} r {r} j {j}");
+                        }
+                    }
+                    let mut fast = vec![f32::NAN; rows * ldo];
+                    #[cfg(target_arch = "x86_64")]
+                    if avx512::rows_product(&packed, k, rows, &x, ldx, n, &mut fast, ldo, epi) {
+                        for r in 0..rows {
+                            let span = r * ldo..r * ldo + n;
+                            assert_eq!(
+                                fast[span.clone()],
+                                portable[span],
+                                "{rows}x{k} n {n} r {r}"
+                            );
+                            // Nothing written between rows.
+                            assert!(fast[r * ldo + n..(r + 1) * ldo].iter().all(|v| v.is_nan()));
+                        }
                     }
                 }
             }

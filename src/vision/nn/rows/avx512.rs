@@ -6,7 +6,7 @@
 //! portable forms. That gate is why `clippy::incompatible_msrv` is allowed here.
 #![allow(clippy::incompatible_msrv)]
 
-use super::CO;
+use super::{RowEpi, CO};
 
 /// [`super::rows_product`] with AVX-512 when the CPU has it; false (nothing written) otherwise.
 #[rustversion::since(1.89)]
@@ -20,12 +20,19 @@ pub(super) fn rows_product(
     n: usize,
     out: &mut [f32],
     ldo: usize,
+    epi: Option<RowEpi>,
 ) -> bool {
     if !std::arch::is_x86_feature_detected!("avx512f") {
         return false;
     }
     if rows == 0 || n == 0 {
         return true;
+    }
+    if let Some(e) = &epi {
+        assert!(
+            e.bias.len() >= rows && e.slope.len() >= rows,
+            "epilogue too short"
+        );
     }
     assert!(
         a.len() >= rows.div_ceil(CO) * k * CO,
@@ -37,7 +44,7 @@ pub(super) fn rows_product(
     );
     assert!(out.len() >= (rows - 1) * ldo + n, "output rows too short");
     // SAFETY: the CPU has AVX-512F; the asserts bound every unmasked load and store.
-    unsafe { rows_product_kernel(a, k, rows, x, ldx, n, out, ldo) };
+    unsafe { rows_product_kernel(a, k, rows, x, ldx, n, out, ldo, epi) };
     true
 }
 
@@ -53,6 +60,7 @@ pub(super) fn rows_product(
     _n: usize,
     _out: &mut [f32],
     _ldo: usize,
+    _epi: Option<RowEpi>,
 ) -> bool {
     false
 }
@@ -110,6 +118,7 @@ unsafe fn rows_product_kernel(
     n: usize,
     out: &mut [f32],
     ldo: usize,
+    epi: Option<RowEpi>,
 ) {
     use std::arch::x86_64::*;
     let mask = |m: usize| -> __mmask16 {
@@ -122,11 +131,21 @@ unsafe fn rows_product_kernel(
     for b in 0..rows.div_ceil(CO) {
         let wb = a.as_ptr().add(b * k * CO);
         let live = (rows - b * CO).min(CO);
+        // Start values (the bias) and negative-side slopes of this block's rows.
+        let per_row = |v: Option<&[f32]>| -> [__m512; CO] {
+            std::array::from_fn(|r| match v {
+                Some(v) if r < live => _mm512_set1_ps(v[b * CO + r]),
+                _ => _mm512_setzero_ps(),
+            })
+        };
+        let init = per_row(epi.map(|e| e.bias));
+        let slopes = per_row(epi.map(|e| e.slope));
+        let zero = _mm512_setzero_ps();
         let mut j0 = 0;
         while j0 < n {
             let left = n - j0;
             let (m0, m1) = (mask(left), mask(left.saturating_sub(16)));
-            let mut acc = [_mm512_setzero_ps(); 2 * CO];
+            let mut acc: [__m512; 2 * CO] = std::array::from_fn(|i| init[i / 2]);
             let mut wp = wb;
             let mut xr = x.as_ptr().wrapping_add(j0);
             for _ in 0..k {
@@ -139,6 +158,12 @@ unsafe fn rows_product_kernel(
                 }
                 wp = wp.add(CO);
                 xr = xr.wrapping_add(ldx);
+            }
+            if epi.is_some() {
+                for (i, a) in acc.iter_mut().enumerate() {
+                    let s = slopes[i / 2];
+                    *a = _mm512_fmadd_ps(s, _mm512_min_ps(*a, zero), _mm512_max_ps(*a, zero));
+                }
             }
             for r in 0..live {
                 let o = out.as_mut_ptr().wrapping_add((b * CO + r) * ldo + j0);

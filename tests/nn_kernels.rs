@@ -644,3 +644,85 @@ fn merged_heads_match_separate_layers() {
     .unwrap();
     assert!(nn::PointwiseDepthwise::concat_outputs(&[&separate[0], &narrow]).is_none());
 }
+
+/// A first conv (3x3 stride 2 over 3 channels, YuNet's first layer; also a 5x5 stride 1 one) run inside the
+/// fused pair, with and without the max-pool, against the three or four layers run by candle; even and odd
+/// sizes, 1 and 2 threads. Layers that cannot join are refused.
+#[test]
+fn input_conv_fused_matches_candle() {
+    let firsts = [
+        ([1, 3, 48, 64], 3, 2, P1, Act::Relu),
+        ([1, 3, 37, 29], 3, 2, P1, Act::Relu),
+        ([2, 1, 20, 18], 5, 1, [2, 2, 2, 2], Act::None),
+    ];
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for (i, (input, k, stride, pad, act)) in firsts.into_iter().enumerate() {
+            let seed = 1000 + 10 * i as u64;
+            let first = layer(&case("first", input, 16, k, stride, pad, 1, act), seed);
+            let x = rand_tensor(&input, seed + 1);
+            let mid = first.forward_reference(&x).unwrap().dims().to_vec();
+            let pc = case(
+                "pw",
+                [mid[0], 16, mid[2], mid[3]],
+                24,
+                1,
+                1,
+                P0,
+                1,
+                Act::None,
+            );
+            let dc = case(
+                "dw",
+                [mid[0], 24, mid[2], mid[3]],
+                24,
+                3,
+                1,
+                P1,
+                24,
+                Act::Relu,
+            );
+            let pair =
+                nn::PointwiseDepthwise::fuse(&layer(&pc, seed + 2), &layer(&dc, seed + 3)).unwrap();
+            for pooled in [false, true] {
+                let base = if pooled {
+                    pair.clone().with_max_pool2()
+                } else {
+                    pair.clone()
+                };
+                let fused = base.with_input_conv(&first).expect("a first conv joins");
+                assert!(fused.has_input_conv());
+                assert_eq!(fused.channels(), (input[1], 24));
+                let fast = pool.install(|| fused.forward(&x)).unwrap();
+                let mut want = pair.forward_reference(&first.forward_reference(&x).unwrap());
+                if pooled {
+                    want = want.and_then(|y| y.max_pool2d(2));
+                }
+                let want = want.unwrap();
+                assert_eq!(fused.forward_reference(&x).unwrap().dims(), want.dims());
+                assert_close(
+                    &fast,
+                    &want,
+                    &format!("conv+pw+dw {input:?} pool {pooled} ({threads} threads)"),
+                );
+            }
+        }
+    }
+    // Too many taps (8 channels x 3x3 = 72), wrong channel count, or a second first conv: refused.
+    let pc = case("pw", [1, 16, 10, 10], 8, 1, 1, P0, 1, Act::None);
+    let dc = case("dw", [1, 8, 10, 10], 8, 3, 1, P1, 8, Act::Relu);
+    let pair = nn::PointwiseDepthwise::fuse(&layer(&pc, 1), &layer(&dc, 2)).unwrap();
+    let wide = layer(&case("wide", [1, 8, 20, 20], 16, 3, 2, P1, 1, Act::Relu), 3);
+    assert!(pair.clone().with_input_conv(&wide).is_none());
+    let narrow = layer(
+        &case("narrow", [1, 3, 20, 20], 8, 3, 2, P1, 1, Act::Relu),
+        4,
+    );
+    assert!(pair.clone().with_input_conv(&narrow).is_none());
+    let ok = layer(&case("ok", [1, 3, 20, 20], 16, 3, 2, P1, 1, Act::Relu), 5);
+    let once = pair.with_input_conv(&ok).unwrap();
+    assert!(once.with_input_conv(&ok).is_none());
+}

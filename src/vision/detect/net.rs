@@ -330,7 +330,9 @@ impl Op {
             }
             Op::PwDw(l) => {
                 let (cin, cout) = l.channels();
-                format!("pw+dw {cin}->{cout}")
+                let pre = if l.has_input_conv() { "conv+" } else { "" };
+                let pool = if l.pools() { "+pool" } else { "" };
+                format!("{pre}pw+dw{pool} {cin}->{cout}")
             }
             Op::Relu => "relu".into(),
             Op::MaxPool { kernel, stride } => format!("maxpool {kernel}/{stride}"),
@@ -467,8 +469,9 @@ fn find_heads(
     Ok(heads)
 }
 
-/// Replaces each 1x1 conv whose only reader is the next step, a 3x3 depthwise conv, by the fused pair, and
-/// folds a 2x2 max-pool that is the only reader of such a pair into it.
+/// Replaces each 1x1 conv whose only reader is the next step, a 3x3 depthwise conv, by the fused pair;
+/// folds a 2x2 max-pool that is the only reader of such a pair into it, and a conv with few taps whose
+/// only reader is such a pair (the first layer) too.
 fn fuse_pointwise_depthwise(
     steps: Vec<Step>,
     heads: &[[HeadRef; 4]; 3],
@@ -517,7 +520,30 @@ fn fuse_pointwise_depthwise(
             None => out.push(step),
         }
     }
-    out
+    // A conv with few taps (the first layer) read only by a fused pair runs inside it.
+    let mut merged: Vec<Step> = Vec::with_capacity(out.len());
+    for step in out {
+        let joined = match (merged.last(), &step.op) {
+            (Some(prev), Op::PwDw(layer))
+                if prev.output == step.input && readers[prev.output] == 1 =>
+            {
+                match &prev.op {
+                    Op::Conv(conv) => layer.clone().with_input_conv(conv),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match joined {
+            Some(layer) => {
+                let prev = merged.last_mut().expect("matched above");
+                prev.op = Op::PwDw(layer);
+                prev.output = step.output;
+            }
+            None => merged.push(step),
+        }
+    }
+    merged
 }
 
 /// After each step, the slots that no later step (and no head) reads.

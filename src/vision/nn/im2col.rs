@@ -41,10 +41,12 @@ fn im2col_tile_body<const FMA: bool>(x: &[f32], g: &Geom, p0: usize, t: usize, c
                             inner.copy_from_slice(&row[ix0..ix0 + (b - a)]);
                         } else if s == 2 {
                             // A constant stride the compiler turns into vector shuffles.
-                            let src = &row[ix0..ix0 + 2 * (b - a) - 1];
-                            for (i, d) in inner.iter_mut().enumerate() {
-                                *d = src[2 * i];
+                            let n = b - a;
+                            let src = &row[ix0..ix0 + 2 * n - 1];
+                            for (d, pair) in inner.iter_mut().zip(src.chunks_exact(2)) {
+                                *d = pair[0];
                             }
+                            inner[n - 1] = src[2 * n - 2];
                         } else {
                             for (d, v) in inner.iter_mut().zip(row[ix0..].iter().step_by(s)) {
                                 *d = *v;

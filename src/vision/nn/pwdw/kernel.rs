@@ -1,37 +1,50 @@
-//! A 1x1 (pointwise) convolution followed by a 3x3 depthwise convolution (stride 1, padding 1), fused.
-//!
-//! This pair is nearly all of YuNet (and of most mobile detectors). Run as two layers, the pointwise result
-//! (up to 64 channels of a 320x240 map, megabytes) goes out to memory and comes back; fused, it lives in a
-//! ring of three rows per channel that stays in cache: output row `y` needs pointwise rows `y-1..=y+1`, and
-//! each pointwise row is computed once. Output rows are split into bands over rayon's pool (each band
-//! recomputes the two pointwise rows at its edges).
-//!
-//! The pointwise row is a small matrix product `[cout, cin] x [cin, w]` computed by the register-blocked
-//! kernel in [`super::rows`], which at these sizes beats calling a general GEMM per row. Both layers' bias and
-//! activation are fused.
+//! The fused layer's kernel: bands of output rows, each with its ring of pointwise rows (see the module
+//! above), an optional first conv producing the pointwise input row by row, an optional 2x2 max-pool.
 
 use std::cell::RefCell;
 use std::ops::Range;
-use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::conv::{Conv2d, ConvCfg};
-use super::gemm::Epilogue;
-use super::rows::{depthwise_row, pack_rows, rows_product, RowEpi, CO};
+use super::super::gemm::Epilogue;
+use super::super::geom::Geom;
+use super::super::im2col::im2col_tile;
+use super::super::rows::{depthwise_row, pack_rows, rows_product, RowEpi, CO};
 
 /// Fewest multiply-adds per rayon band.
 const BAND_MACS: usize = 256 * 1024;
 
 thread_local! {
-    /// Per-thread ring of pointwise rows (and two depthwise rows when pooling), reused across calls.
+    /// Per-thread ring of pointwise rows (plus two depthwise rows when pooling, one patch matrix and one
+    /// input row when a first conv is fused in), reused across calls.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Pointwise rows kept per band: output row `y` reads rows `y-1..=y+1`, and a pooled output row reads the
 /// depthwise rows `2y` and `2y+1`, so rows `2y-1..=2y+2`.
 const RING: usize = 4;
+
+/// A dense conv with few taps (a network's first layer) computing the pointwise conv's input rows on the
+/// fly, so its output map never goes to memory.
+#[derive(Clone, Debug)]
+pub(crate) struct PreConv {
+    pub cin: usize,
+    pub cout: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride: usize,
+    pub pad: [usize; 4],
+    /// Weights packed by [`pack_rows`] (`cout` rows of `cin * kh * kw`).
+    pub packed: Vec<f32>,
+    pub epi: Epilogue,
+}
+
+impl PreConv {
+    fn geom(&self, h: usize, w: usize) -> Option<Geom> {
+        let (kh, kw) = (self.kh, self.kw);
+        Geom::new(self.cin, h, w, self.cout, kh, kw, self.stride, self.pad)
+    }
+}
 
 /// The fused pair, packed for the kernel.
 #[derive(Clone, Debug)]
@@ -45,7 +58,9 @@ pub(crate) struct PwDwPacked {
     dw: Vec<f32>,
     dw_epi: Epilogue,
     /// A 2x2 / stride 2 max-pool follows (floor mode): output rows and columns are halved.
-    pool: bool,
+    pub pool: bool,
+    /// A first conv in front: the layer's input is that conv's input.
+    pub pre: Option<PreConv>,
 }
 
 /// A raw output pointer shared by the bands: each band writes its own rows of every channel plane.
@@ -81,10 +96,25 @@ impl PwDwPacked {
             dw,
             dw_epi,
             pool: false,
+            pre: None,
         }
     }
 
-    /// Output (height, width) for an `h` x `w` input.
+    /// Input channels of the whole layer (the first conv's when there is one).
+    pub fn in_channels(&self) -> usize {
+        self.pre.as_ref().map_or(self.cin, |p| p.cin)
+    }
+
+    /// (height, width) of the pointwise conv's map for an `h` x `w` layer input; `None` when a first conv's
+    /// kernel does not fit.
+    pub fn map_size(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        match &self.pre {
+            Some(p) => p.geom(h, w).map(|g| (g.oh, g.ow)),
+            None => Some((h, w)),
+        }
+    }
+
+    /// Output (height, width) for an `h` x `w` pointwise map ([`Self::map_size`]).
     pub fn out_size(&self, h: usize, w: usize) -> (usize, usize) {
         if self.pool {
             (h / 2, w / 2)
@@ -93,10 +123,12 @@ impl PwDwPacked {
         }
     }
 
-    /// One image: `x` is `[cin, h, w]`, `out` is `[cout, oh, ow]` ([`Self::out_size`]).
-    pub fn run(&self, x: &[f32], h: usize, w: usize, out: &mut [f32]) {
+    /// One image: `x` is `[in_channels, xh, xw]`, `out` is `[cout, oh, ow]` (the out size of the map size).
+    pub fn run(&self, x: &[f32], xh: usize, xw: usize, out: &mut [f32]) {
+        let pre = self.pre.as_ref().and_then(|p| p.geom(xh, xw));
+        let (h, w) = pre.map_or((xh, xw), |g| (g.oh, g.ow));
         let (oh, ow) = self.out_size(h, w);
-        debug_assert_eq!(x.len(), self.cin * h * w);
+        debug_assert_eq!(x.len(), self.in_channels() * xh * xw);
         debug_assert_eq!(out.len(), self.cout * oh * ow);
         if oh == 0 || ow == 0 {
             return;
@@ -105,14 +137,16 @@ impl PwDwPacked {
         let threads = rayon::current_num_threads();
         // With several threads, work is split by output channels (two groups of whole 8-channel blocks,
         // which costs nothing extra) and by bands of rows (each band recomputes the pointwise rows at its
-        // edges, which costs a lot on small maps): tasks = groups x bands, about two per thread.
-        let groups = if threads > 1 && self.cout >= 2 * CO {
+        // edges, which costs a lot on small maps): tasks = groups x bands, about two per thread. With a
+        // first conv, every channel group would have to compute all of its rows: bands only.
+        let groups = if threads > 1 && self.cout >= 2 * CO && pre.is_none() {
             2
         } else {
             1
         };
         let group_len = self.cout.div_ceil(groups).div_ceil(CO) * CO;
-        let macs_per_row = dw_rows * group_len * w * (self.cin + 9);
+        let pre_macs = pre.map_or(0, |g| g.cout * g.k());
+        let macs_per_row = dw_rows * w * (group_len * (self.cin + 9) + pre_macs);
         let min_rows = BAND_MACS.div_ceil(macs_per_row).max(2);
         let band = if threads > 1 {
             oh.div_ceil((2 * threads).div_ceil(groups)).max(min_rows)
@@ -126,23 +160,28 @@ impl PwDwPacked {
             let (y0, y1) = (b * band, ((b + 1) * band).min(oh));
             let (c0, c1) = (g * group_len, ((g + 1) * group_len).min(self.cout));
             let ring_len = RING * (c1 - c0) * (w + 2);
-            let scratch_len = if self.pool { 2 * w } else { 0 };
+            let pool_len = if self.pool { 2 * w } else { 0 };
+            let pre_len = pre.map_or(0, |g| (g.k() + g.cout) * w);
             SCRATCH.with(|cell| {
                 let mut buf = std::mem::take(&mut *cell.borrow_mut());
-                if buf.len() < ring_len + scratch_len {
-                    buf.resize(ring_len + scratch_len, 0.0);
+                if buf.len() < ring_len + pool_len + pre_len {
+                    buf.resize(ring_len + pool_len + pre_len, 0.0);
                 }
                 let (ring, scratch) = buf.split_at_mut(ring_len);
+                let src = match &pre {
+                    Some(g) => Source::Conv(x, g),
+                    None => Source::Map(x),
+                };
                 // SAFETY: this task alone writes output rows y0..y1 of channels c0..c1 of `out`.
                 unsafe {
                     self.band(
-                        x,
+                        src,
                         h,
                         w,
                         y0..y1,
                         c0..c1,
                         ring,
-                        &mut scratch[..scratch_len],
+                        &mut scratch[..pool_len + pre_len],
                         dst,
                     )
                 };
@@ -158,7 +197,8 @@ impl PwDwPacked {
     }
 
     /// Output rows `ys` (pooled rows when pooling) of channels `cs` (`cs.start` a multiple of [`CO`]).
-    /// `ring` holds `RING * cs.len() * (w + 2)` floats, `scratch` `2 * w` when pooling.
+    /// `ring` holds `RING * cs.len() * (w + 2)` floats; `scratch` `2 * w` when pooling, then the first
+    /// conv's patches and output row (`(k + cin) * w`) when there is one.
     ///
     /// # Safety
     /// `dst` must point at `cout * oh * ow` floats, and no other thread may touch those rows of those
@@ -166,7 +206,7 @@ impl PwDwPacked {
     #[allow(clippy::too_many_arguments)]
     unsafe fn band(
         &self,
-        x: &[f32],
+        src: Source,
         h: usize,
         w: usize,
         ys: Range<usize>,
@@ -181,8 +221,8 @@ impl PwDwPacked {
         let pw = &self.pw[cs.start * self.cin..];
         let stride = w + 2;
         let slot_len = n_ch * stride;
-        let plane = h * w;
         let (oh, ow) = self.out_size(h, w);
+        let (scratch, pre_buf) = scratch.split_at_mut(if self.pool { 2 * w } else { 0 });
         let out_plane = oh * ow;
         // Ring slot r % RING holds pointwise row r: per channel w values between a zero on each side.
         for slot in ring.chunks_exact_mut(stride) {
@@ -197,13 +237,28 @@ impl PwDwPacked {
             let need = (dy0 + dw_rows + 1).min(h);
             while next < need {
                 let slot = &mut ring[(next % RING) * slot_len..][..slot_len];
+                // The pointwise input row `next`: a row of the input map, or the first conv's row.
+                let (x, plane, row0) = match src {
+                    Source::Map(x) => (x, h * w, next * w),
+                    Source::Conv(x, g) => {
+                        let pre = self.pre.as_ref().expect("a first conv with its geometry");
+                        let (col, row) = pre_buf.split_at_mut(g.k() * w);
+                        im2col_tile(x, g, next * w, w, col);
+                        let epi = pre.epi.active.then_some(RowEpi {
+                            bias: &pre.epi.bias,
+                            slope: &pre.epi.slope,
+                        });
+                        rows_product(&pre.packed, g.k(), g.cout, col, w, w, row, w, epi);
+                        (&*row, w, 0)
+                    }
+                };
                 pointwise_row(
                     pw,
                     &self.pw_epi,
                     cs.start,
                     x,
                     plane,
-                    next * w,
+                    row0,
                     w,
                     self.cin,
                     n_ch,
@@ -243,6 +298,15 @@ impl PwDwPacked {
             }
         }
     }
+}
+
+/// Where a band's pointwise input rows come from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// The layer's input map itself (`[cin, h, w]`).
+    Map(&'a [f32]),
+    /// A first conv of this geometry applied to the layer's input.
+    Conv(&'a [f32], &'a Geom),
 }
 
 /// Channel `co`'s three zero-bordered rows (each `stride` long; empty outside the image).
@@ -294,114 +358,4 @@ fn pointwise_row(
         stride,
         epi,
     );
-}
-
-/// A 1x1 convolution (stride 1, no padding, one group) followed by a 3x3 depthwise convolution (stride 1,
-/// padding 1), run as one fused layer. Built from the two [`Conv2d`] layers, which stay available as the
-/// reference definition.
-#[derive(Clone, Debug)]
-pub struct PointwiseDepthwise {
-    pw: Conv2d,
-    dw: Conv2d,
-    packed: Arc<PwDwPacked>,
-}
-
-impl PointwiseDepthwise {
-    /// Fuses `pw` then `dw`; `None` when they are not that pair of shapes.
-    pub fn fuse(pw: &Conv2d, dw: &Conv2d) -> Option<Self> {
-        let (cout, cin, kh, kw, cfg, w, epi) = pw.packed_parts();
-        let (dcout, dcin_g, dkh, dkw, dcfg, dwv, depi) = dw.packed_parts();
-        let pw_ok = (kh, kw, cfg) == (1, 1, ConvCfg::new(1, 0, 1));
-        let dw_ok = (dcout, dcin_g, dkh, dkw, dcfg) == (cout, 1, 3, 3, ConvCfg::new(1, 1, cout));
-        (pw_ok && dw_ok).then(|| Self {
-            pw: pw.clone(),
-            dw: dw.clone(),
-            packed: Arc::new(PwDwPacked::new(
-                cin,
-                cout,
-                w,
-                epi.clone(),
-                dwv.to_vec(),
-                depi.clone(),
-            )),
-        })
-    }
-
-    /// The layers side by side (all reading the same input): one layer whose output channels are theirs in
-    /// order, e.g. a detector's heads at one level. `None` when their shapes or activations differ.
-    pub fn concat_outputs(layers: &[&PointwiseDepthwise]) -> Option<Self> {
-        let pws: Vec<&Conv2d> = layers.iter().map(|l| &l.pw).collect();
-        let dws: Vec<&Conv2d> = layers.iter().map(|l| &l.dw).collect();
-        Self::fuse(
-            &Conv2d::concat_outputs(&pws, false)?,
-            &Conv2d::concat_outputs(&dws, true)?,
-        )
-    }
-
-    /// The pair followed by a 2x2 / stride 2 max-pool (floor mode: an odd last row or column is dropped),
-    /// still one pass: each output row pools two depthwise rows that never leave the cache.
-    pub fn with_max_pool2(mut self) -> Self {
-        let mut packed = (*self.packed).clone();
-        packed.pool = true;
-        self.packed = Arc::new(packed);
-        self
-    }
-
-    /// Whether a 2x2 max-pool is fused in ([`Self::with_max_pool2`]).
-    pub fn pools(&self) -> bool {
-        self.packed.pool
-    }
-
-    /// (input channels, output channels).
-    pub fn channels(&self) -> (usize, usize) {
-        (self.packed.cin, self.packed.cout)
-    }
-
-    /// The two layers through candle's own ops (the definition the fused kernel must match).
-    pub fn forward_reference(&self, x: &Tensor) -> Result<Tensor> {
-        let y = self.dw.forward_reference(&self.pw.forward_reference(x)?)?;
-        if self.packed.pool {
-            y.max_pool2d(2)
-        } else {
-            Ok(y)
-        }
-    }
-}
-
-impl Module for PointwiseDepthwise {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        x.contiguous()?.apply_op1_no_bwd(self.packed.as_ref())
-    }
-}
-
-impl CustomOp1 for PwDwPacked {
-    fn name(&self) -> &'static str {
-        "facegate-pw-dw"
-    }
-
-    fn cpu_fwd(&self, storage: &CpuStorage, layout: &Layout) -> Result<(CpuStorage, Shape)> {
-        let (n, cin, h, w) = layout.shape().dims4()?;
-        if cin != self.cin {
-            candle_core::bail!(
-                "pointwise+depthwise expects {} input channels, got {cin}",
-                self.cin
-            );
-        }
-        let Some((start, end)) = layout.contiguous_offsets() else {
-            candle_core::bail!("conv input must be contiguous");
-        };
-        let x = &storage.as_slice::<f32>()?[start..end];
-        let (oh, ow) = self.out_size(h, w);
-        let (img_in, img_out) = (cin * h * w, self.cout * oh * ow);
-        // Every element is written: each output row of each channel by exactly one band (nothing when the
-        // output is empty).
-        let out = super::planes::written_buffer(n * img_out, |out| {
-            if img_out > 0 {
-                for (xi, oi) in x.chunks_exact(img_in).zip(out.chunks_exact_mut(img_out)) {
-                    self.run(xi, h, w, oi);
-                }
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((n, self.cout, oh, ow))))
-    }
 }

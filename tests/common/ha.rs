@@ -1,10 +1,11 @@
-//! A real mosquitto and a real Home Assistant for integration tests, set up headlessly through HA's public APIs
-//! (../shared/TESTBED.md): a private broker on a free port, a minimal `configuration.yaml` (no
+//! A real mosquitto and a real Home Assistant (2024.3.3 or 2026.2.3, see [`HaVersion`]) for integration tests,
+//! set up headlessly through HA's public APIs (../shared/TESTBED.md): a private broker on a free port, a minimal `configuration.yaml` (no
 //! `default_config`), `hass --skip-pip`, onboarding user -> `/auth/token` -> websocket long-lived token -> MQTT
 //! config entry, then HA's birth message `homeassistant/status` = `online`. Helpers read states
 //! (`GET /api/states`), call services, fetch image entities and subscribe to events over the websocket.
 //!
-//! Missing mosquitto or HA is a failure, never a skip (`scripts/setup-ha.sh` installs both). Child processes
+//! Missing mosquitto or HA is a failure, never a skip (`scripts/setup-ha.sh` installs both, and
+//! `scripts/setup-ha-current.sh` the current HA). Child processes
 //! are spawned from one thread that lives as long as the test process with `PR_SET_PDEATHSIG`, so a shared
 //! instance (a `static`, never dropped) dies with the test binary instead of outliving it.
 #![allow(dead_code)]
@@ -19,12 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-/// The Home Assistant venv made by `scripts/setup-ha.sh`.
-pub fn ha_venv() -> PathBuf {
-    std::env::var_os("FACEGATE_HA_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/cache/facegate/ha-venv"))
-}
+pub use super::ha_version::HaVersion;
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
@@ -277,6 +273,9 @@ fn make_certs(dir: &Path) {
 /// A running Home Assistant connected to a [`Broker`] through its MQTT integration.
 pub struct HomeAssistant {
     pub port: u16,
+    /// Which release runs.
+    pub version: HaVersion,
+    /// The config dir, as seen from the test (for the current HA: inside its chroot).
     pub dir: tempfile::TempDir,
     /// Long-lived access token.
     pub token: String,
@@ -288,20 +287,21 @@ const HA_USER: &str = "tester";
 const HA_PASSWORD: &str = "tester-password-1";
 
 impl HomeAssistant {
-    /// Starts HA on a free port with a fresh config dir, onboards it and sets up MQTT with `broker`. Returns
-    /// once HA has announced itself `online` on `homeassistant/status`.
+    /// Starts the HA `FACEGATE_HA` names (default 2024.3.3), see [`HomeAssistant::start_version`].
     pub fn start(broker: &Broker) -> HomeAssistant {
-        let hass = ha_venv().join("bin/hass");
-        assert!(
-            hass.exists(),
-            "{} missing: run scripts/setup-ha.sh (Home Assistant tests never skip)",
-            hass.display()
-        );
-        let dir = tempfile::Builder::new().prefix("ha-").tempdir().unwrap();
+        Self::start_version(broker, HaVersion::from_env())
+    }
+
+    /// Starts HA `version` on a free port with a fresh config dir, onboards it and sets up MQTT with `broker`.
+    /// Returns once HA has announced itself `online` on `homeassistant/status`.
+    pub fn start_version(broker: &Broker, version: HaVersion) -> HomeAssistant {
+        version.check_installed();
+        let dir = version.config_dir();
         let port = free_port();
         std::fs::write(dir.path().join("configuration.yaml"), config_yaml(port)).unwrap();
         let mut ha = HomeAssistant {
             port,
+            version,
             dir,
             token: String::new(),
             child: Mutex::new(None),
@@ -317,12 +317,8 @@ impl HomeAssistant {
 
     fn start_process(&self) {
         let log = std::fs::File::create(self.dir.path().join("hass.out")).unwrap();
-        let mut cmd = Command::new(ha_venv().join("bin/hass"));
-        cmd.arg("-c")
-            .arg(self.dir.path())
-            .arg("--skip-pip")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+        let mut cmd = self.version.hass(self.dir.path());
+        cmd.stdout(log.try_clone().unwrap()).stderr(log);
         *self.child.lock().unwrap() = Some(spawn_guarded(cmd));
         let end = Instant::now() + Duration::from_secs(90);
         loop {
@@ -542,6 +538,14 @@ impl HomeAssistant {
         }
     }
 
+    /// The release HA reports (`GET /api/config`), e.g. `2026.2.3`.
+    pub fn release(&self) -> String {
+        self.get("/api/config")["version"]
+            .as_str()
+            .expect("version")
+            .to_string()
+    }
+
     /// HA's device registry.
     pub fn devices(&self) -> Vec<Value> {
         self.ws()
@@ -678,12 +682,23 @@ impl Ws {
     }
 }
 
-/// One broker and one HA for a whole test binary (HA takes ~8 s to start): tests use unique device names.
+/// One broker and one HA (the one `FACEGATE_HA` names) for a whole test binary (HA takes ~8 s to start):
+/// tests use unique device names.
 pub fn shared() -> &'static (Broker, HomeAssistant) {
-    static RIG: OnceLock<(Broker, HomeAssistant)> = OnceLock::new();
-    RIG.get_or_init(|| {
+    shared_version(HaVersion::from_env())
+}
+
+/// One broker and one HA `version` for a whole test binary.
+pub fn shared_version(version: HaVersion) -> &'static (Broker, HomeAssistant) {
+    static LEGACY: OnceLock<(Broker, HomeAssistant)> = OnceLock::new();
+    static CURRENT: OnceLock<(Broker, HomeAssistant)> = OnceLock::new();
+    let rig = match version {
+        HaVersion::Legacy => &LEGACY,
+        HaVersion::Current => &CURRENT,
+    };
+    rig.get_or_init(|| {
         let broker = Broker::start();
-        let ha = HomeAssistant::start(&broker);
+        let ha = HomeAssistant::start_version(&broker, version);
         (broker, ha)
     })
 }

@@ -47,3 +47,4 @@ pub fn models() -> ModelStore {
 
 pub mod ha;
 pub mod service;
+pub mod ha_version;

@@ -71,9 +71,9 @@ if [ ! -f "$base_stamp" ] || [ "$(cat "$base_stamp")" != "$SUITE $MIRROR" ]; the
   safe_rm "$root"
   # debootstrap mounts /proc and /sys in the target itself: its own namespace takes them away with it.
   unshare --mount --propagation private -- \
-    debootstrap --variant=minbase "$SUITE" "$root.partial" "$MIRROR" >"$FACEGATE_CACHE/ha-current-debootstrap.log" 2>&1 || {
-    echo "debootstrap failed; last lines of $FACEGATE_CACHE/ha-current-debootstrap.log:" >&2
-    tail -20 "$FACEGATE_CACHE/ha-current-debootstrap.log" >&2
+    debootstrap --variant=minbase "$SUITE" "$root.partial" "$MIRROR" >"$root.debootstrap.log" 2>&1 || {
+    echo "debootstrap failed; last lines of $root.debootstrap.log:" >&2
+    tail -20 "$root.debootstrap.log" >&2
     exit 1
   }
   unmount_below "$root.partial"

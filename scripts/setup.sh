@@ -24,3 +24,5 @@ scripts/setup-esphome.sh
 scripts/setup-media.sh
 # mosquitto and Home Assistant 2024.3.3 (venv) for the MQTT discovery tests.
 scripts/setup-ha.sh
+# The current Home Assistant (2026.2.3 in a Debian trixie chroot, Python 3.13) for tests/ha_current.rs.
+scripts/setup-ha-current.sh

@@ -46,5 +46,5 @@ pub fn models() -> ModelStore {
 }
 
 pub mod ha;
-pub mod service;
 pub mod ha_version;
+pub mod service;

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use super::{decision, decision_latencies, jpeg, summary, wait_change, Rig, T};
-use crate::common::ha::{unique, HaVersion};
+use crate::common::ha::{collect, unique, HaVersion};
 use facegate::config::ServiceConfig;
 use facegate::decide::{Action, Verdict};
 use facegate::gallery::PersonInfo;
@@ -269,6 +269,21 @@ pub fn controls_in_ha_reach_settings_gallery_and_enrollment(v: HaVersion) {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(ha.state(&level).is_none());
+    // Nothing of hers stays retained on the broker (her states are cleared after HA dropped the entities),
+    // and HA logged no complaint about it (HA 2024.3 logs an error for an empty state on a live select).
+    std::thread::sleep(Duration::from_secs(3));
+    let ps = person_slug(&alice);
+    let left = collect(
+        rig.broker(),
+        &[
+            &format!("fgctl/people/{ps}/#"),
+            &format!("homeassistant/+/facegate_people_{ps}/+/config"),
+        ],
+        Duration::from_secs(1),
+    );
+    assert!(left.is_empty(), "{:?}", left.keys());
+    let complaints = discovery_complaints(&ha.log());
+    assert!(complaints.is_empty(), "{}", complaints.join("\n"));
     rig.stop();
 }
 

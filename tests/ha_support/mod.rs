@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::common::ha::{
-    mqtt_for, shared_version, unique, FakePeople, FakeSink, HaVersion, HomeAssistant,
+    mqtt_for, shared_version, unique, Broker, FakePeople, FakeSink, HaVersion, HomeAssistant,
 };
 use facegate::config::ServiceConfig;
 use facegate::decide::{Decision, Verdict};
@@ -102,6 +102,10 @@ impl Rig {
             commands,
             version,
         }
+    }
+
+    pub fn broker(&self) -> &'static Broker {
+        &shared_version(self.version).0
     }
 
     pub fn ha(&self) -> &'static HomeAssistant {

@@ -145,6 +145,7 @@ impl Bridge {
             last_people_refresh: Instant::now(),
             was_connected: false,
             hold_events_until: None,
+            clear_later: Vec::new(),
         };
         st.init_states();
         let task = tokio::spawn(run(st, rx));
@@ -217,6 +218,8 @@ struct State {
     /// After a reconnect, events wait until HA is back too (its birth message, or this deadline): a broker
     /// restart drops HA's subscriptions, and a non-retained event sent before HA resubscribes is lost.
     hold_events_until: Option<Instant>,
+    /// Retained states of removed people, cleared once HA has dropped their entities (see `people.rs`).
+    clear_later: Vec<(Instant, String)>,
 }
 
 /// How long queued events wait for HA's birth message after a reconnect.
@@ -515,6 +518,7 @@ impl State {
             }
         }
         self.expire_trackers(now).await;
+        self.clear_removed_states(now).await;
         if self.connected && self.hold_events_until.is_some_and(|t| now >= t) {
             self.flush_events().await;
         }
@@ -523,7 +527,9 @@ impl State {
         }
     }
 
-    async fn shutdown(self) {
+    async fn shutdown(mut self) {
+        self.clear_removed_states(Instant::now() + people::CLEAR_STATES_AFTER)
+            .await;
         if self.connected {
             self.publish(&self.topics.availability(), b"offline".to_vec(), true)
                 .await;

@@ -3,13 +3,15 @@
 //! (also people retained by an earlier run), and moves trackers `home` on a recognition and back to
 //! `not_home` after [`super::BridgeOptions::away_after`].
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::{Person, State};
 use crate::decide::{Decision, Verdict};
-use crate::ha::discovery::{
-    person_messages, person_removal_messages, person_slug, ConfigMessage, PersonEntity,
-};
+use crate::ha::discovery::{person_messages, person_slug, ConfigMessage, PersonEntity};
+
+/// How long after removing a person's configs their retained states are cleared: HA has dropped the
+/// entities (and their subscriptions) by then, even on a loaded machine (it takes milliseconds).
+pub(super) const CLEAR_STATES_AFTER: Duration = Duration::from_secs(2);
 
 impl State {
     /// Every person's discovery configs.
@@ -74,7 +76,9 @@ impl State {
         }
     }
 
-    /// Empty retained configs and states for a person who is no longer enrolled.
+    /// Empty retained configs for a person who is no longer enrolled, now; empty retained states
+    /// [`CLEAR_STATES_AFTER`] later. An empty state reaching the still-subscribed entity is an error in HA
+    /// 2024.3's log ("Invalid option for select...: ''"): HA drops the entity on the empty config first.
     pub(super) async fn remove_person(&mut self, ps: &str) {
         tracing::info!(
             person = ps,
@@ -82,9 +86,32 @@ impl State {
         );
         self.persons.remove(ps);
         self.home.remove(ps);
-        for m in person_removal_messages(&self.topics, ps) {
-            self.cache.remove(&m.topic);
-            self.publish(&m.topic, m.payload, true).await;
+        let due = Instant::now() + CLEAR_STATES_AFTER;
+        for e in PersonEntity::ALL {
+            let config = self.topics.person_config(ps, e);
+            self.publish(&config, Vec::new(), true).await;
+            let state = self.topics.person_state(ps, e);
+            self.cache.remove(&state);
+            if !self.clear_later.iter().any(|(_, t)| *t == state) {
+                self.clear_later.push((due, state));
+            }
+        }
+    }
+
+    /// Clears the retained states of removed people that are due (kept while the link is down; dropped
+    /// when the person came back meanwhile, whose states are live again).
+    pub(super) async fn clear_removed_states(&mut self, now: Instant) {
+        if !self.connected {
+            return;
+        }
+        let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.clear_later)
+            .into_iter()
+            .partition(|(t, _)| *t <= now);
+        self.clear_later = later;
+        for (_, topic) in due {
+            if !self.cache.contains_key(&topic) {
+                self.publish(&topic, Vec::new(), true).await;
+            }
         }
     }
 

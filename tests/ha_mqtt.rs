@@ -345,3 +345,93 @@ fn malformed_and_out_of_range_commands_keep_the_old_state() {
     assert_eq!(saved[0].1.match_threshold, 0.45);
     rt.block_on(bridge.shutdown());
 }
+
+#[test]
+fn a_removed_person_loses_configs_first_and_states_two_seconds_later() {
+    logs();
+    let broker = Broker::start();
+    let mqtt = mqtt_for(&broker, "fgrm");
+    let rt = runtime();
+    let (front, _) = device("Gate");
+    let people = FakePeople::with(&[("Erin", "resident")]);
+    let opts = BridgeOptions {
+        people_every: Duration::from_millis(200),
+        ..options(mqtt)
+    };
+    let bridge = {
+        let _g = rt.enter();
+        Bridge::start(
+            opts,
+            vec![front],
+            people.clone(),
+            Arc::new(FakeSink::default()),
+        )
+        .unwrap()
+    };
+    let filters = [
+        "fgrm/people/erin/#",
+        "homeassistant/+/facegate_people_erin/+/config",
+    ];
+    let all = |g: &std::collections::BTreeMap<String, (Vec<u8>, bool)>| g.len() == 4;
+    let got = wait_retained(&broker, filters[0], Duration::from_secs(10), |g| {
+        g.len() == 2
+    });
+    assert_eq!(got.len(), 2, "{:?}", got.keys());
+    assert!(all(&collect(&broker, &filters, Duration::from_millis(500))));
+
+    // Watch the removal live: when does each topic get its empty (clearing) message?
+    let (client, mut conn) = broker.client("removal-watch");
+    for f in filters {
+        client.subscribe(f, rumqttc::QoS::AtLeastOnce).unwrap();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for ev in conn.iter() {
+            match ev {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p)))
+                    if p.payload.is_empty() =>
+                {
+                    if tx.send((p.topic.clone(), Instant::now())).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => return,
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    people.list.lock().unwrap().clear();
+    let mut cleared = std::collections::BTreeMap::new();
+    while cleared.len() < 4 {
+        let (topic, at) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("only {:?} cleared", cleared.keys()));
+        cleared.insert(topic, at);
+    }
+    let last_config = cleared
+        .iter()
+        .filter(|(t, _)| t.ends_with("/config"))
+        .map(|(_, at)| *at)
+        .max()
+        .unwrap();
+    let first_state = cleared
+        .iter()
+        .filter(|(t, _)| t.ends_with("/state"))
+        .map(|(_, at)| *at)
+        .min()
+        .unwrap();
+    // HA drops the entities on the empty configs; an empty state before that is an error in HA 2024.3.
+    let gap = first_state.duration_since(last_config);
+    assert!(
+        gap >= Duration::from_millis(1900),
+        "states cleared {gap:?} after configs"
+    );
+    assert!(
+        gap <= Duration::from_secs(4),
+        "states cleared {gap:?} after configs"
+    );
+    assert!(collect(&broker, &filters, Duration::from_millis(500)).is_empty());
+    let _ = client.disconnect();
+    rt.block_on(bridge.shutdown());
+}

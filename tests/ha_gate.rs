@@ -200,9 +200,13 @@ fn scenario(kind: Kind) {
         let e = &ev["attributes"];
         assert_eq!(e["event_type"], "confirmed", "{ev}");
         assert_eq!(e["gate"], gate_name.as_str());
-        let (sent, confirmed) = (e["sent_ms"].as_f64(), e["confirmed_ms"].as_f64());
+        // The contract: written before the 2 s deadline, confirmed within 3 s of the write.
+        let (sent, confirmed) = (
+            e["sent_ms"].as_f64().unwrap(),
+            e["confirmed_ms"].as_f64().unwrap(),
+        );
         assert!(
-            sent.unwrap() < 1000.0 && confirmed.unwrap() < 2000.0,
+            sent < 2000.0 && confirmed >= sent && confirmed < sent + 3000.0,
             "{ev}"
         );
         acts.push(e["action"].as_str().unwrap().to_string());

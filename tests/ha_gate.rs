@@ -180,6 +180,7 @@ fn scenario(kind: Kind) {
         levels,
     );
     let log = dir.path().join("facegate.log");
+    let _show = gate_support::LogOnPanic(log.clone());
     let changes = ha.ws().subscribe_events("state_changed");
     let started = unix_now();
     let mut fg = start_facegate(&options, &log);
@@ -194,12 +195,21 @@ fn scenario(kind: Kind) {
     assert_eq!(a["person"], "Dana", "{grant}");
     assert_eq!(a["action"], want_actions.join(", "), "{grant}");
     let decided = a["at"].as_f64().unwrap();
-    let events = action_events(&changes, &gate_action, n, |_| true);
+    // (This grant's events: an earlier grant's may have reached HA's gate entity but not its access entity,
+    // when HA had not yet created the latter from facegate's discovery.)
+    let events = action_events(&changes, &gate_action, n, |s| {
+        s["attributes"]["track"] == a["track"]
+    });
     let mut acts = Vec::new();
     for ev in &events {
         let e = &ev["attributes"];
         assert_eq!(e["event_type"], "confirmed", "{ev}");
         assert_eq!(e["gate"], gate_name.as_str());
+        assert_eq!(
+            (&e["person"], &e["track"]),
+            (&a["person"], &a["track"]),
+            "{ev}"
+        );
         // The contract: written before the 2 s deadline, confirmed within 3 s of the write.
         let (sent, confirmed) = (
             e["sent_ms"].as_f64().unwrap(),
@@ -280,12 +290,18 @@ fn scenario(kind: Kind) {
         s["attributes"]["event_type"] == "granted" && s["attributes"]["at"].as_f64() > Some(stopped)
     });
     let decided = grant["attributes"]["at"].as_f64().unwrap();
-    // (Outcomes of a grant sent just before the stop may still arrive: only `dropped` ones are this grant's.)
     let events = action_events(&changes, &gate_action, n, |s| {
-        s["attributes"]["event_type"] == "dropped"
+        s["attributes"]["track"] == grant["attributes"]["track"]
     });
     for ev in &events {
         let e = &ev["attributes"];
+        assert_eq!(e["event_type"], "dropped", "{ev}");
+        let g = &grant["attributes"];
+        assert_eq!(
+            (&e["person"], &e["track"]),
+            (&g["person"], &g["track"]),
+            "{ev}"
+        );
         let reason = e["reason"].as_str().unwrap();
         assert!(reason.contains("not sent within 2000 ms"), "{reason}");
         assert!(
@@ -294,7 +310,8 @@ fn scenario(kind: Kind) {
         );
         let after = changed_at(ev) - decided;
         eprintln!("[{name}] decision -> `dropped` in HA: {after:.3} s");
-        assert!((1.9..3.0).contains(&after), "dropped after {after} s: {ev}");
+        // Not before the deadline; the upper bound only catches a report that never comes promptly.
+        assert!((1.9..5.0).contains(&after), "dropped after {after} s: {ev}");
     }
     ha.call_service(
         "switch",

@@ -148,6 +148,7 @@ fn handle_frame(cx: &mut CameraContext, frame: &Frame) {
         }
     };
     let mut jpeg = None;
+    let mut decided = Vec::new();
     for e in &report.events {
         let PipelineEvent::Decision { decision, .. } = e else {
             continue;
@@ -161,10 +162,16 @@ fn handle_frame(cx: &mut CameraContext, frame: &Frame) {
                 .map_err(|e| tracing::warn!("audit row not written: {e}"))
                 .ok()
         });
-        actuate(cx, decision, audit_id);
+        decided.push((decision.clone(), audit_id));
     }
     cx.view.publish_frame(&cx.name, frame, &report);
+    // The report (with the access events) goes to the bridge before the actions start, so HA hears of a
+    // decision before its actions' outcomes (a board confirms in well under a millisecond: actuating first
+    // let the gate event overtake the access event). Both are channel sends and a frame copy: no delay.
     send_report(cx, report, jpeg);
+    for (decision, audit_id) in &decided {
+        actuate(cx, decision, *audit_id);
+    }
 }
 
 fn send_report(cx: &CameraContext, report: FrameReport, face_jpeg: Option<Vec<u8>>) {
@@ -205,6 +212,8 @@ fn actuate(cx: &CameraContext, decision: &Decision, audit_id: Option<i64>) {
             bridge.send(BridgeInput::Gate {
                 device: device.clone(),
                 outcome,
+                person: d.person.clone(),
+                track: d.track_id,
             });
         }
     });

@@ -56,6 +56,7 @@ impl Board {
         } else {
             LOCK_PORT
         };
+        wait_port_free(port);
         let fw = Firmware::start(name, port);
         let observer = rt().block_on(fw.client(esphome_support::board(port, None)));
         let seen = Seen::default();
@@ -175,6 +176,35 @@ impl Board {
                 Some(EntityState::Number(f)) => Some(f.round() as i32),
                 _ => None,
             },
+        }
+    }
+}
+
+/// Waits (up to 3 min) until nothing listens on the firmware's fixed `port`: another test binary run on the
+/// same machine (tests/esphome_firmware.rs) may be using it, and our observer must not talk to its board.
+fn wait_port_free(port: u16) {
+    let end = Instant::now() + Duration::from_secs(180);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < end,
+            "port {port} stays busy: another firmware test is running"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Prints the tail of facegate's log when the test fails (its temp dir goes with it).
+pub struct LogOnPanic(pub std::path::PathBuf);
+
+impl Drop for LogOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let text = std::fs::read_to_string(&self.0).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!(
+                "--- facegate log (last 60 lines) ---\n{}",
+                lines[lines.len().saturating_sub(60)..].join("\n")
+            );
         }
     }
 }

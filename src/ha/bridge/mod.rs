@@ -50,10 +50,13 @@ pub enum BridgeInput {
     },
     /// The camera's state in words (`streaming`, `disconnected: ...`, `ended`).
     Camera { device: String, status: String },
-    /// A gate action carried out by the ESPHome drivers.
+    /// A gate action carried out by the ESPHome drivers, for the decision about `person` (None: unknown) on
+    /// `track` (so HA automations can tell whose unlock was dropped).
     Gate {
         device: String,
         outcome: ActionOutcome,
+        person: Option<String>,
+        track: u64,
     },
 }
 
@@ -444,10 +447,17 @@ impl State {
                     self.set_state(topic, status.into_bytes()).await;
                 }
             }
-            BridgeInput::Gate { device, outcome } => {
+            BridgeInput::Gate {
+                device,
+                outcome,
+                person,
+                track,
+            } => {
                 if let Some(i) = self.device_index(&device) {
                     let topic = self.state_topic(i, "gate_action");
-                    let payload = payloads::gate_event(&outcome).to_string().into_bytes();
+                    let payload = payloads::gate_event(&outcome, person.as_deref(), track)
+                        .to_string()
+                        .into_bytes();
                     self.event(topic, payload).await;
                 }
             }

@@ -88,8 +88,9 @@ pub fn enrollment_event(name: &str, ok: bool, samples: u32, reason: Option<&str>
     })
 }
 
-/// The gate-action event from an ESPHome driver's outcome.
-pub fn gate_event(o: &ActionOutcome) -> Value {
+/// The gate-action event from an ESPHome driver's outcome, with the person and track of the decision it
+/// carried out (the access event's `person` and `track`).
+pub fn gate_event(o: &ActionOutcome, person: Option<&str>, track: u64) -> Value {
     let (kind, reason) = match &o.outcome {
         OutcomeKind::Confirmed => ("confirmed", None),
         OutcomeKind::Unconfirmed => ("unconfirmed", None),
@@ -103,6 +104,8 @@ pub fn gate_event(o: &ActionOutcome) -> Value {
     json!({
         "event_type": kind,
         "gate": o.gate,
+        "person": person,
+        "track": track,
         "action": action,
         "reason": reason,
         "sent_ms": o.sent_ms,
@@ -190,8 +193,9 @@ mod tests {
             sent_ms: None,
             confirmed_ms: None,
         };
-        let e = gate_event(&o);
+        let e = gate_event(&o, Some("Alice"), 7);
         assert_eq!(e["event_type"], "dropped");
+        assert_eq!((&e["person"], &e["track"]), (&json!("Alice"), &json!(7)));
         assert_eq!(e["action"], "unlock door_lock");
         assert_eq!(e["reason"], "board unreachable");
     }

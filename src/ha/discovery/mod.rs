@@ -106,7 +106,8 @@ pub const ACCESS_EVENT_TYPES: &[&str] = &["granted", "denied", "unknown", "spoof
 /// The outcomes of an enrollment requested from HA (attributes: name, samples, reason).
 pub const ENROLLMENT_EVENT_TYPES: &[&str] = &["enrolled", "failed"];
 
-/// How a gate action (unlock, lift call) ended on the ESPHome board (attributes: action, reason, timings).
+/// How a gate action (unlock, lift call) ended on the ESPHome board (attributes: gate, person, track, action,
+/// reason, timings).
 pub const GATE_EVENT_TYPES: &[&str] = &["confirmed", "unconfirmed", "dropped"];
 
 const fn spec(

@@ -1,20 +1,23 @@
 //! Issue 4/3, "every action and its outcome goes to the audit log and to Home Assistant": the real
 //! `facegate run` binary with its gate bound to a real ESPHome board — the simulated lock + lift board
-//! (plaintext, and Noise with a key) and the REAL ESPHome host firmware (`firmware/lock-host.yaml` and
-//! `lift-host.yaml`, plaintext; one gate each) — against the
-//! shared real Home Assistant 2024.3.3 + mosquitto. The camera replays real clips from ../shared/faces, looped
-//! at 10 fps: an enrolled person (d0, 3 s), an empty scene, a stranger (d10, 3 s), an empty scene.
+//! (plaintext, and Noise with a key) and the REAL ESPHome host firmware (`firmware/lock-host.yaml`: a
+//! lock-only gate; `lift-host.yaml`: a lift-only gate; plaintext) — against the shared real Home Assistant
+//! (2024.3.3 unless `FACEGATE_HA` says otherwise) + mosquitto. The camera replays real clips from
+//! ../shared/faces, looped at 10 fps: an enrolled person (d0, 3 s), an empty scene, a stranger (d10, 3 s), an
+//! empty scene.
 //!
-//! Each test asserts, on the board (an independent observer: the simulator's own device model, or a second
-//! native-API client of the firmware), in HA (the `gate_action` event entity) and in the audit log
-//! (`facegate events --json`):
-//! - the grant unlocks the lock (and calls the lift to the person's floor where the gate has one), each action
-//!   `confirmed`, with its timings, in HA's event attributes and in the audit row's outcome;
-//! - the stranger's `unknown` decision actuates nothing (no unlock around it, lock locked, no outcome);
-//! - every unlock the board executed belongs to a grant whose outcome says it was sent;
-//! - with the board unreachable, a grant ends `dropped` ~2 s (the deadline) after the decision, and when the
-//!   board comes back (facegate reconnected; decisions paused through HA's Recognition switch) the command is
-//!   never executed late: no unlock, lock still locked.
+//! Each test asserts, on the board (an independent record: the simulator's own log of received commands, or
+//! a second native-API client watching the firmware's states), in HA (the `gate_action` event entity) and in
+//! the audit log (`facegate events --json`):
+//! - the grant unlocks the lock and/or calls the lift to the person's floor (the cabin arrives), each action
+//!   executed once and `confirmed`, with the grant's person and track and the timings in HA's event
+//!   attributes, and in the audit row's outcome;
+//! - the stranger's `unknown` decision actuates nothing (nothing executed from its track's start to 2 s
+//!   after, board at rest, audit row without actions or outcome);
+//! - everything the board executed over the run matches an audited outcome saying that action was sent;
+//! - with the board unreachable, a grant's actions end `dropped` at the 2 s deadline, and when the board
+//!   comes back (facegate reconnected; decisions paused through HA's Recognition switch) nothing is executed
+//!   late: the board stays at rest (lock locked, the rebooted lift at floor 0).
 
 mod common;
 mod esphome_support;

@@ -23,8 +23,7 @@ mod common;
 mod esphome_support;
 mod gate_support;
 
-use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::ha::{shared, stop_child};
@@ -35,33 +34,25 @@ use serde_json::{json, Value};
 
 const T: Duration = Duration::from_secs(120);
 
-/// The person's frames, the stranger's and the empty scenes, built once (a leaked temp dir).
-fn frames() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        service::clip_frames(&dir, "blink/liveportrait_driving_d0.mp4", "a", 1, 30, None);
-        service::grey_frames(&dir, "b", 15, 512, 512);
-        service::clip_frames(&dir, "blink/liveportrait_driving_d10.mp4", "c", 1, 30, None);
-        service::grey_frames(&dir, "d", 15, 512, 512);
-        dir
-    })
+/// The replay folder: the person, an empty scene, the stranger, an empty scene (in the test's temp dir: no
+/// frames of people stay behind on the machine).
+fn frames(dir: &Path) {
+    std::fs::create_dir(dir).unwrap();
+    service::clip_frames(dir, "blink/liveportrait_driving_d0.mp4", "a", 1, 30, None);
+    service::grey_frames(dir, "b", 15, 512, 512);
+    service::clip_frames(dir, "blink/liveportrait_driving_d10.mp4", "c", 1, 30, None);
+    service::grey_frames(dir, "d", 15, 512, 512);
 }
 
-/// A gallery with Dana (d0, frames 60/70/78: never replayed) at level `resident`, enrolled once.
-fn gallery() -> &'static Path {
-    static DB: OnceLock<PathBuf> = OnceLock::new();
-    DB.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap().keep();
-        service::clip_frames(&dir, "blink/liveportrait_driving_d0.mp4", "e", 60, 19, None);
-        let picks: Vec<_> = [0, 10, 18]
-            .iter()
-            .map(|i| dir.join(format!("e{i:04}.jpg")))
-            .collect();
-        let db = dir.join("gallery.db");
-        service::enroll(&db, "Dana", "resident", &picks);
-        db
-    })
+/// Dana (d0, frames 60/70/78: never replayed) enrolled at level `resident` into the gallery `db`.
+fn gallery(db: &Path, work: &Path) {
+    std::fs::create_dir(work).unwrap();
+    service::clip_frames(work, "blink/liveportrait_driving_d0.mp4", "e", 60, 19, None);
+    let picks: Vec<_> = [0, 10, 18]
+        .iter()
+        .map(|i| work.join(format!("e{i:04}.jpg")))
+        .collect();
+    service::enroll(db, "Dana", "resident", &picks);
 }
 
 /// HA's `last_changed` of a state, in unix seconds.
@@ -150,9 +141,9 @@ fn scenario(kind: Kind) {
         Kind::Firmware { lift } => Board::firmware(if lift { "lift-host" } else { "lock-host" }),
     };
     let dir = tempfile::tempdir().unwrap();
-    std::os::unix::fs::symlink(frames(), dir.path().join("frames")).unwrap();
+    frames(&dir.path().join("frames"));
     let db = dir.path().join("facegate.db");
-    std::fs::copy(gallery(), &db).unwrap();
+    gallery(&db, &dir.path().join("enroll"));
     let gate_name = format!("Gate {name}");
     let mut gate = json!({"name": gate_name, "board": {"host": "127.0.0.1", "port": board.port()}});
     if kind == (Kind::Sim { noise: true }) {

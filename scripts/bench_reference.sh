@@ -6,12 +6,14 @@
 #     alone): facegate's YuNet network alone on the same padded tensor ("network WxH" row: like for like),
 #     and facegate's whole detect call (scaling, BGR conversion, network, decode, NMS: "detect" row);
 #  3. peak memory (max RSS, /usr/bin/time -v) of `facegate identify` on a few photos against a small gallery.
-# Usage: scripts/bench_reference.sh [RUNS]   (env: THREADS="1 2", PY=python with onnxruntime, FACEGATE_BIN)
+# Usage: scripts/bench_reference.sh [RUNS]   (env: THREADS="1 2", ROUNDS=1, PY=python with onnxruntime,
+#        FACEGATE_BIN)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 RUNS="${1:-50}"
 THREADS="${THREADS:-1 2}"
+ROUNDS="${ROUNDS:-1}"
 PY="${PY:-$FACEGATE_CACHE/pyref/bin/python}"
 FACES="$FACEGATE_SHARED/faces"
 IMG="$FACES/misc/face_recognition/examples_obama-720p.jpg"
@@ -24,16 +26,45 @@ export FACEGATE_MODELS="${FACEGATE_MODELS:-$FACEGATE_SHARED/models}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-for t in $THREADS; do
-  echo "== $t thread(s): facegate bench, then onnxruntime YuNet" >&2
-  "$BIN" bench --json --thread-counts "$t" --runs "$RUNS" --image "$IMG" > "$tmp/facegate_$t.json"
-  "$PY" scripts/bench_yunet_ort.py --json --threads "$t" --runs "$RUNS" --image "$IMG" \
-    --models "$FACEGATE_SHARED/models" > "$tmp/ort_$t.json"
+# ROUNDS > 1 alternates the two ROUNDS times (RUNS timed runs each) so both see the same mix of load from
+# other jobs; the table then gives the median of the rounds' medians and the minimum over all runs.
+for r in $(seq "$ROUNDS"); do
+  for t in $THREADS; do
+    echo "== round $r, $t thread(s): facegate bench, then onnxruntime YuNet" >&2
+    "$BIN" bench --json --thread-counts "$t" --runs "$RUNS" --image "$IMG" > "$tmp/facegate_${t}_$r.json"
+    "$PY" scripts/bench_yunet_ort.py --json --threads "$t" --runs "$RUNS" --image "$IMG" \
+      --models "$FACEGATE_SHARED/models" > "$tmp/ort_${t}_$r.json"
+  done
 done
 
-"$PY" - "$tmp" $THREADS <<'EOF'
-import json, sys
-tmp, threads = sys.argv[1], sys.argv[2:]
+"$PY" - "$tmp" "$ROUNDS" $THREADS <<'EOF'
+import json, statistics, sys
+tmp, rounds, threads = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+
+
+def merge(stats):
+    """One round's stats as they are; several rounds: median of the medians / p95s, minimum of the minimums."""
+    med = lambda key: statistics.median(s[key] for s in stats)
+    return {"median_ms": med("median_ms"), "p95_ms": med("p95_ms"), "min_ms": min(s["min_ms"] for s in stats)}
+
+
+def load(t):
+    fgs = [json.load(open(f"{tmp}/facegate_{t}_{r}.json"))["children"][0] for r in range(1, rounds + 1)]
+    orts = [json.load(open(f"{tmp}/ort_{t}_{r}.json")) for r in range(1, rounds + 1)]
+    child = fgs[0]
+    for i, size in enumerate(child["sizes"]):
+        sizes = [c["sizes"][i] for c in fgs]
+        for j, (name, _) in enumerate(size["stages"]):
+            size["stages"][j][1] = merge([z["stages"][j][1] for z in sizes])
+        for key in ("detect_network", "pipeline"):
+            size[key] = merge([z[key] for z in sizes])
+    ort = orts[0]
+    for i, res in enumerate(ort["results"]):
+        res["run"] = merge([o["results"][i]["run"] for o in orts])
+    child["peak_rss_mib"] = max(c["peak_rss_mib"] for c in fgs)
+    return child, ort
+
+
 # Two ratios, both against onnxruntime's session.run (the network alone, on the padded input tensor):
 #   network: facegate's YuNet forward pass alone on the same padded tensor (like for like);
 #   detect:  facegate's whole detect call (scale down, BGR floats, network, decode, NMS).
@@ -41,9 +72,7 @@ tmp, threads = sys.argv[1], sys.argv[2:]
 print(f"{'thr':>3} {'frame':>9} | {'stage':<16} {'median ms':>9} {'p95 ms':>8} {'min ms':>7} | "
       f"{'ort YuNet med':>13} {'p95':>6} {'min':>6} | {'med / ort':>9} {'min / ort':>9}")
 for t in threads:
-    fg = json.load(open(f"{tmp}/facegate_{t}.json"))
-    ort = json.load(open(f"{tmp}/ort_{t}.json"))
-    child = fg["children"][0]
+    child, ort = load(t)
     for size in child["sizes"]:
         o = next(r for r in ort["results"] if (r["width"], r["height"]) == (size["width"], size["height"]))
         assert list(o["input"]) == list(size["network_input"]), (o["input"], size["network_input"])

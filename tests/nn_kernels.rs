@@ -726,3 +726,49 @@ fn input_conv_fused_matches_candle() {
     let once = pair.with_input_conv(&ok).unwrap();
     assert!(once.with_input_conv(&ok).is_none());
 }
+
+/// An FPN merge (`lateral + nearest_upsample_2x(small)`) made row by row inside the fused pair, with and
+/// without the max-pool, against candle's upsample, add and the reference pair; 1 and 2 threads. A `small`
+/// map of the wrong size is refused.
+#[test]
+fn upsample_add_fused_matches_candle() {
+    for (i, (lateral, cout)) in [([1, 64, 30, 40], 64), ([2, 12, 14, 6], 20)]
+        .into_iter()
+        .enumerate()
+    {
+        let seed = 2000 + 10 * i as u64;
+        let [n, c, h, w] = lateral;
+        let pc = case("pw", lateral, cout, 1, 1, P0, 1, Act::None);
+        let dc = case("dw", [n, cout, h, w], cout, 3, 1, P1, cout, Act::Relu);
+        let pair = nn::PointwiseDepthwise::fuse(&layer(&pc, seed), &layer(&dc, seed + 1)).unwrap();
+        let lat = rand_tensor(&lateral, seed + 2);
+        let small = rand_tensor(&[n, c, h / 2, w / 2], seed + 3);
+        let sum = (&lat + small.upsample_nearest2d(h, w).unwrap()).unwrap();
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for pooled in [false, true] {
+                let l = if pooled {
+                    pair.clone().with_max_pool2()
+                } else {
+                    pair.clone()
+                };
+                let fast = pool
+                    .install(|| l.forward_upsample2_add(&lat, &small))
+                    .unwrap();
+                let want = l.forward_reference(&sum).unwrap();
+                let reference = l.forward_upsample2_add_reference(&lat, &small).unwrap();
+                assert_close(&reference, &want, "reference forms");
+                assert_close(
+                    &fast,
+                    &want,
+                    &format!("upsample+add+pw+dw {lateral:?} pool {pooled} ({threads} threads)"),
+                );
+            }
+        }
+        let wrong = rand_tensor(&[n, c, h / 2, w / 2 + 1], seed + 4);
+        assert!(pair.forward_upsample2_add(&lat, &wrong).is_err());
+    }
+}

@@ -68,10 +68,9 @@ fn level_steps(steps: &[Step], level: &[HeadRef; 4]) -> Option<[usize; 4]> {
             Op::PwDw(l) if l.channels().1 == HEADS[h].1 => found[h] = i,
             _ => return None,
         }
-        let read = steps.iter().any(|s| {
-            s.input == head.slot
-                || matches!(s.op, Op::Add(b) | Op::Upsample2Add(b) if b == head.slot)
-        });
+        let read = steps
+            .iter()
+            .any(|s| s.input == head.slot || s.op.second_input() == Some(head.slot));
         if read || level[..h].iter().any(|o| o.slot == head.slot) {
             return None;
         }

@@ -32,6 +32,18 @@ pub(super) enum Op {
     Add(usize),
     /// `input + nearest_upsample_2x(slot)`: a 2x Resize whose only reader is an Add.
     Upsample2Add(usize),
+    /// A fused pair applied to `input + nearest_upsample_2x(slot)`, the sum made row by row inside it.
+    UpAddPwDw(nn::PointwiseDepthwise, usize),
+}
+
+impl Op {
+    /// The slot a two-input op reads besides the step's input.
+    pub(super) fn second_input(&self) -> Option<usize> {
+        match self {
+            Op::Add(b) | Op::Upsample2Add(b) | Op::UpAddPwDw(_, b) => Some(*b),
+            _ => None,
+        }
+    }
 }
 
 pub(super) struct Step {
@@ -287,6 +299,7 @@ impl YuNet {
                 }
                 Op::Add(other) => (x + get(*other)?)?,
                 Op::Upsample2Add(small) => super::ops::upsample2_add(x, get(*small)?)?,
+                Op::UpAddPwDw(layer, small) => layer.forward_upsample2_add(x, get(*small)?)?,
             };
             if let Some(t0) = t0 {
                 eprintln!(
@@ -339,6 +352,10 @@ impl Op {
             Op::Upsample(f) => format!("upsample x{f}"),
             Op::Add(_) => "add".into(),
             Op::Upsample2Add(_) => "upsample2+add".into(),
+            Op::UpAddPwDw(l, _) => {
+                let (cin, cout) = l.channels();
+                format!("upsample2+add+pw+dw {cin}->{cout}")
+            }
         }
     }
 }
@@ -480,7 +497,7 @@ fn fuse_pointwise_depthwise(
     let mut readers = vec![0usize; slots];
     for s in &steps {
         readers[s.input] += 1;
-        if let Op::Add(b) | Op::Upsample2Add(b) = s.op {
+        if let Some(b) = s.op.second_input() {
             readers[b] += 1;
         }
     }
@@ -520,7 +537,8 @@ fn fuse_pointwise_depthwise(
             None => out.push(step),
         }
     }
-    // A conv with few taps (the first layer) read only by a fused pair runs inside it.
+    // A conv with few taps (the first layer), or an FPN merge (upsample + add), read only by a fused pair
+    // runs inside it.
     let mut merged: Vec<Step> = Vec::with_capacity(out.len());
     for step in out {
         let joined = match (merged.last(), &step.op) {
@@ -528,16 +546,19 @@ fn fuse_pointwise_depthwise(
                 if prev.output == step.input && readers[prev.output] == 1 =>
             {
                 match &prev.op {
-                    Op::Conv(conv) => layer.clone().with_input_conv(conv),
+                    Op::Conv(conv) => layer.clone().with_input_conv(conv).map(Op::PwDw),
+                    Op::Upsample2Add(small) if !layer.has_input_conv() => {
+                        Some(Op::UpAddPwDw(layer.clone(), *small))
+                    }
                     _ => None,
                 }
             }
             _ => None,
         };
         match joined {
-            Some(layer) => {
+            Some(op) => {
                 let prev = merged.last_mut().expect("matched above");
-                prev.op = Op::PwDw(layer);
+                prev.op = op;
                 prev.output = step.output;
             }
             None => merged.push(step),
@@ -551,7 +572,7 @@ fn plan_frees(steps: &mut [Step], heads: &[[HeadRef; 4]; 3], slots: usize) {
     let mut last_use = vec![None; slots];
     for (i, s) in steps.iter().enumerate() {
         last_use[s.input] = Some(i);
-        if let Op::Add(b) | Op::Upsample2Add(b) = s.op {
+        if let Some(b) = s.op.second_input() {
             last_use[b] = Some(i);
         }
     }

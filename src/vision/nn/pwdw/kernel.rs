@@ -124,7 +124,10 @@ impl PwDwPacked {
     }
 
     /// One image: `x` is `[in_channels, xh, xw]`, `out` is `[cout, oh, ow]` (the out size of the map size).
-    pub fn run(&self, x: &[f32], xh: usize, xw: usize, out: &mut [f32]) {
+    /// With `up` (`[cin, xh / 2, xw / 2]`, even `xh` and `xw`, no first conv), the pointwise input is
+    /// `x + nearest_upsample_2x(up)`, made row by row.
+    pub fn run(&self, x: &[f32], xh: usize, xw: usize, up: Option<&[f32]>, out: &mut [f32]) {
+        debug_assert!(up.is_none() || (self.pre.is_none() && xh % 2 == 0 && xw % 2 == 0));
         let pre = self.pre.as_ref().and_then(|p| p.geom(xh, xw));
         let (h, w) = pre.map_or((xh, xw), |g| (g.oh, g.ow));
         let (oh, ow) = self.out_size(h, w);
@@ -161,16 +164,21 @@ impl PwDwPacked {
             let (c0, c1) = (g * group_len, ((g + 1) * group_len).min(self.cout));
             let ring_len = RING * (c1 - c0) * (w + 2);
             let pool_len = if self.pool { 2 * w } else { 0 };
-            let pre_len = pre.map_or(0, |g| (g.k() + g.cout) * w);
+            let pre_len = match (pre, up) {
+                (Some(g), _) => (g.k() + g.cout) * w,
+                (None, Some(_)) => self.cin * w,
+                (None, None) => 0,
+            };
             SCRATCH.with(|cell| {
                 let mut buf = std::mem::take(&mut *cell.borrow_mut());
                 if buf.len() < ring_len + pool_len + pre_len {
                     buf.resize(ring_len + pool_len + pre_len, 0.0);
                 }
                 let (ring, scratch) = buf.split_at_mut(ring_len);
-                let src = match &pre {
-                    Some(g) => Source::Conv(x, g),
-                    None => Source::Map(x),
+                let src = match (&pre, up) {
+                    (Some(g), _) => Source::Conv(x, g),
+                    (None, Some(small)) => Source::UpAdd(x, small),
+                    (None, None) => Source::Map(x),
                 };
                 // SAFETY: this task alone writes output rows y0..y1 of channels c0..c1 of `out`.
                 unsafe {
@@ -251,6 +259,11 @@ impl PwDwPacked {
                         rows_product(&pre.packed, g.k(), g.cout, col, w, w, row, w, epi);
                         (&*row, w, 0)
                     }
+                    Source::UpAdd(lateral, small) => {
+                        let row = &mut pre_buf[..self.cin * w];
+                        upsample2_add_row(lateral, small, h, w, next, row);
+                        (&*row, w, 0)
+                    }
                 };
                 pointwise_row(
                     pw,
@@ -307,6 +320,29 @@ enum Source<'a> {
     Map(&'a [f32]),
     /// A first conv of this geometry applied to the layer's input.
     Conv(&'a [f32], &'a Geom),
+    /// The input map plus a half-size map upsampled 2x (nearest): an FPN's top-down merge.
+    UpAdd(&'a [f32], &'a [f32]),
+}
+
+/// Row `r` of every channel of `lateral + nearest_upsample_2x(small)` (`lateral` `[c, h, w]`, `small`
+/// `[c, h / 2, w / 2]`) into `out` (`[c, w]`).
+fn upsample2_add_row(
+    lateral: &[f32],
+    small: &[f32],
+    h: usize,
+    w: usize,
+    r: usize,
+    out: &mut [f32],
+) {
+    let (sh, sw) = (h / 2, w / 2);
+    for (c, o) in out.chunks_exact_mut(w).enumerate() {
+        let a = &lateral[c * h * w + r * w..][..w];
+        let b = &small[c * sh * sw + (r / 2) * sw..][..sw];
+        for ((o, a), b) in o.chunks_exact_mut(2).zip(a.chunks_exact(2)).zip(b) {
+            o[0] = a[0] + b;
+            o[1] = a[1] + b;
+        }
+    }
 }
 
 /// Channel `co`'s three zero-bordered rows (each `stride` long; empty outside the image).

@@ -16,7 +16,7 @@ mod kernel;
 
 use std::sync::Arc;
 
-use candle_core::{CpuStorage, CustomOp1, Layout, Module, Result, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Module, Result, Shape, Tensor};
 
 use super::conv::{Conv2d, ConvCfg};
 use super::fewtaps::MAX_TAPS;
@@ -103,6 +103,28 @@ impl PointwiseDepthwise {
         Some(self)
     }
 
+    /// This layer applied to `lateral + nearest_upsample_2x(small)` (an FPN's top-down merge), still one
+    /// pass: the sum is made one row at a time as the pointwise conv needs it, never as a whole map.
+    /// `small` must be `lateral`'s size halved (even sizes); no first conv may be fused in.
+    pub fn forward_upsample2_add(&self, lateral: &Tensor, small: &Tensor) -> Result<Tensor> {
+        if self.pre.is_some() {
+            candle_core::bail!("pointwise+depthwise with a first conv takes one input");
+        }
+        lateral
+            .contiguous()?
+            .apply_op2_no_bwd(&small.contiguous()?, self.packed.as_ref())
+    }
+
+    /// [`Self::forward_upsample2_add`] through candle's own ops.
+    pub fn forward_upsample2_add_reference(
+        &self,
+        lateral: &Tensor,
+        small: &Tensor,
+    ) -> Result<Tensor> {
+        let (_, _, h, w) = lateral.dims4()?;
+        self.forward_reference(&(lateral + small.upsample_nearest2d(h, w)?)?)
+    }
+
     /// Whether a first conv is fused in ([`Self::with_input_conv`]).
     pub fn has_input_conv(&self) -> bool {
         self.pre.is_some()
@@ -166,7 +188,56 @@ impl CustomOp1 for PwDwPacked {
         let out = super::planes::written_buffer(n * img_out, |out| {
             if img_out > 0 {
                 for (xi, oi) in x.chunks_exact(img_in).zip(out.chunks_exact_mut(img_out)) {
-                    self.run(xi, xh, xw, oi);
+                    self.run(xi, xh, xw, None, oi);
+                }
+            }
+        });
+        Ok((CpuStorage::F32(out), Shape::from((n, self.cout, oh, ow))))
+    }
+}
+
+impl CustomOp2 for PwDwPacked {
+    fn name(&self) -> &'static str {
+        "facegate-upsample2-add-pw-dw"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (n, cin, h, w) = l1.shape().dims4()?;
+        let small_dims = l2.shape().dims4()?;
+        if cin != self.cin || self.pre.is_some() {
+            candle_core::bail!(
+                "pointwise+depthwise expects {} input channels, got {cin}",
+                self.cin
+            );
+        }
+        if small_dims != (n, cin, h / 2, w / 2) || h % 2 != 0 || w % 2 != 0 {
+            candle_core::bail!("cannot upsample {small_dims:?} onto {:?}", (n, cin, h, w));
+        }
+        let (Some((a0, a1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
+        else {
+            candle_core::bail!("conv inputs must be contiguous");
+        };
+        let lateral = &s1.as_slice::<f32>()?[a0..a1];
+        let small = &s2.as_slice::<f32>()?[b0..b1];
+        let (oh, ow) = self.out_size(h, w);
+        let (img_in, img_small, img_out) =
+            (cin * h * w, cin * (h / 2) * (w / 2), self.cout * oh * ow);
+        // Every element is written: each output row of each channel by exactly one task (nothing when the
+        // output is empty).
+        let out = super::planes::written_buffer(n * img_out, |out| {
+            if img_out > 0 && img_small > 0 {
+                for ((xi, si), oi) in lateral
+                    .chunks_exact(img_in)
+                    .zip(small.chunks_exact(img_small))
+                    .zip(out.chunks_exact_mut(img_out))
+                {
+                    self.run(xi, h, w, Some(si), oi);
                 }
             }
         });

@@ -17,6 +17,7 @@ mod heads;
 mod input;
 mod net;
 mod ops;
+mod plan;
 mod resize;
 
 use std::path::Path;

@@ -4,13 +4,16 @@
 //! The detector scales every frame larger than its input limit down (a 1280x720 camera frame to 640x360).
 //! `imageops::resize` took ~8 ms of a ~21 ms detect call for that: it goes through generic per-pixel
 //! accessors, a full-size float intermediate image and one thread. Here each output row is made on its own
-//! (rows over rayon's pool): the vertical pass sums the source rows into one float row (a plain loop the
-//! compiler vectorises), the horizontal pass sums that row's taps per output pixel. Weights, summation
-//! order and rounding are those of `imageops` (same f32 formulas, multiply then add, never fused), so the
-//! output is identical: the tests compare every byte.
+//! (rows over rayon's pool): the vertical pass sums the source rows into one float row, the horizontal pass
+//! adds tap after tap over all output samples of the row (a gather); both are plain loops the compiler
+//! vectorises (AVX-512/AVX2 where the CPU has them). Weights, summation order and rounding are those of
+//! `imageops` (same f32 formulas, multiply then add, never fused), so the output is identical: the tests
+//! compare every byte.
 
 use image::{imageops, RgbImage};
 use rayon::prelude::*;
+
+use crate::vision::nn::simd::multiversion;
 
 /// The source span and normalised weights of one output coordinate.
 struct Taps {
@@ -65,38 +68,81 @@ pub fn resize_triangle(img: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     }
     let (xt, yt) = (taps(w, nw), taps(h, nh));
     let (src, row_len, out_len) = (img.as_raw(), 3 * w as usize, 3 * nw as usize);
+    // The horizontal taps tap-major, for every output sample (pixel x channel): tap i of all outputs is one
+    // gather and multiply-add over the row. Outputs with fewer taps get zero weights after their own taps
+    // (adding 0.0 to a sum of non-negative terms changes no bit), pointing at a valid sample.
+    let n_taps = xt.iter().map(|t| t.weights.len()).max().unwrap_or(0);
+    let mut idx = vec![0u32; n_taps * out_len];
+    let mut wts = vec![0f32; n_taps * out_len];
+    for (o, t) in xt.iter().enumerate() {
+        for i in 0..n_taps {
+            let (src_x, wt) = match t.weights.get(i) {
+                Some(&wt) => (t.first + i, wt),
+                None => (t.first, 0.0),
+            };
+            for c in 0..3 {
+                idx[i * out_len + 3 * o + c] = (3 * src_x + c) as u32;
+                wts[i * out_len + 3 * o + c] = wt;
+            }
+        }
+    }
     let mut out = vec![0u8; out_len * nh as usize];
     out.par_chunks_mut(out_len)
         .zip(yt.par_iter())
         .with_min_len(8)
         .for_each_init(
-            || vec![0f32; row_len],
-            |col, (orow, ty)| {
+            || (vec![0f32; row_len], vec![0f32; out_len]),
+            |(col, acc), (orow, ty)| {
                 // Vertical: this output row's weighted sum of source rows, every channel of every column.
                 col.fill(0.0);
                 for (i, &wy) in ty.weights.iter().enumerate() {
-                    let srow = &src[(ty.first + i) * row_len..][..row_len];
-                    for (c, &v) in col.iter_mut().zip(srow) {
-                        *c += f32::from(v) * wy;
-                    }
+                    vertical_tap(&src[(ty.first + i) * row_len..][..row_len], wy, col);
                 }
-                // Horizontal: each output pixel's weighted sum of that row's columns, rounded to a byte.
-                for (px, tx) in orow.chunks_exact_mut(3).zip(&xt) {
-                    let mut t = [0f32; 3];
-                    for (i, &wx) in tx.weights.iter().enumerate() {
-                        let p = &col[3 * (tx.first + i)..][..3];
-                        for (t, &v) in t.iter_mut().zip(p) {
-                            *t += v * wx;
-                        }
-                    }
-                    for (o, t) in px.iter_mut().zip(t) {
-                        *o = t.clamp(0.0, 255.0).round() as u8;
-                    }
+                // Horizontal: each output sample's weighted sum of that row's samples, rounded to a byte.
+                acc.fill(0.0);
+                for i in 0..n_taps {
+                    let span = i * out_len..(i + 1) * out_len;
+                    horizontal_tap(col, &idx[span.clone()], &wts[span], acc);
                 }
+                to_bytes(acc, orow);
             },
         );
     RgbImage::from_raw(nw, nh, out).expect("buffer sized for nw x nh")
 }
+
+#[inline(always)]
+fn vertical_tap_body<const FMA: bool>(row: &[u8], wy: f32, col: &mut [f32]) {
+    for (c, &v) in col.iter_mut().zip(row) {
+        *c += f32::from(v) * wy;
+    }
+}
+
+#[inline(always)]
+fn horizontal_tap_body<const FMA: bool>(col: &[f32], idx: &[u32], wts: &[f32], acc: &mut [f32]) {
+    let last = col.len().saturating_sub(1);
+    for ((a, &i), &wt) in acc.iter_mut().zip(idx).zip(wts) {
+        // Indices are in range by construction; the `min` only lets the compiler drop the bounds check
+        // and vectorise the loop into gathers.
+        *a += col[(i as usize).min(last)] * wt;
+    }
+}
+
+#[inline(always)]
+fn to_bytes_body<const FMA: bool>(acc: &[f32], out: &mut [u8]) {
+    for (o, &t) in out.iter_mut().zip(acc) {
+        *o = t.clamp(0.0, 255.0).round() as u8;
+    }
+}
+
+// Multiply then add, never fused (`FMA` is unused): `imageops` rounds the product before the sum.
+multiversion!(fn vertical_tap => vertical_tap_body(row: &[u8], wy: f32, col: &mut [f32]));
+multiversion!(fn horizontal_tap => horizontal_tap_body(
+    col: &[f32],
+    idx: &[u32],
+    wts: &[f32],
+    acc: &mut [f32],
+));
+multiversion!(fn to_bytes => to_bytes_body(acc: &[f32], out: &mut [u8]));
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ mod planes;
 mod pwdw;
 mod residual;
 mod rows;
-mod simd;
+pub(crate) mod simd;
 
 pub use conv::{Activation, Conv2d, ConvCfg};
 pub(crate) use planes::written_buffer;

@@ -130,7 +130,11 @@ fn horizontal_tap_body<const FMA: bool>(col: &[f32], idx: &[u32], wts: &[f32], a
 #[inline(always)]
 fn to_bytes_body<const FMA: bool>(acc: &[f32], out: &mut [u8]) {
     for (o, &t) in out.iter_mut().zip(acc) {
-        *o = t.clamp(0.0, 255.0).round() as u8;
+        // `round` (half away from zero) has no vector instruction; for t >= 0 it is the integer part plus
+        // one when the (exactly computed) fraction is at least a half.
+        let t = t.clamp(0.0, 255.0);
+        let i = t.trunc();
+        *o = (i + if t - i >= 0.5 { 1.0 } else { 0.0 }) as u8;
     }
 }
 

@@ -181,5 +181,12 @@ mod tests {
             assert_eq!(got.dimensions(), (nw, nh));
             assert!(got == want, "{w}x{h} -> {nw}x{nh} differs");
         }
+        // Exact halving (weights 1/8, 3/8): sums of integers in eighths, so many exact halves to round.
+        let even = imageops::crop_imm(&img, 0, 0, 96, 60).to_image();
+        let want = imageops::resize(&even, 48, 30, imageops::FilterType::Triangle);
+        assert!(
+            resize_triangle(&even, 48, 30) == want,
+            "96x60 -> 48x30 differs"
+        );
     }
 }

@@ -134,7 +134,8 @@ fn to_bytes_body<const FMA: bool>(acc: &[f32], out: &mut [u8]) {
         // one when the (exactly computed) fraction is at least a half.
         let t = t.clamp(0.0, 255.0);
         let i = t.trunc();
-        *o = (i + if t - i >= 0.5 { 1.0 } else { 0.0 }) as u8;
+        // Through i32: a float-to-byte cast is not vectorised, float-to-i32 then truncation is.
+        *o = (i + if t - i >= 0.5 { 1.0 } else { 0.0 }) as i32 as u8;
     }
 }
 

@@ -131,11 +131,11 @@ fn horizontal_tap_body<const FMA: bool>(col: &[f32], idx: &[u32], wts: &[f32], a
 fn to_bytes_body<const FMA: bool>(acc: &[f32], out: &mut [u8]) {
     for (o, &t) in out.iter_mut().zip(acc) {
         // `round` (half away from zero) has no vector instruction; for t >= 0 it is the integer part plus
-        // one when the (exactly computed) fraction is at least a half. `max`/`min` also turn NaN into 0.
-        let t = t.max(0.0).min(255.0);
+        // one when the (exactly computed) fraction is at least a half. NaN (never produced) becomes 0.
+        let t = if t.is_nan() { 0.0 } else { t.clamp(0.0, 255.0) };
         let i = t.trunc();
         let r = i + if t - i >= 0.5 { 1.0 } else { 0.0 };
-        // SAFETY: r is finite and in 0..=255 (clamped above), so the conversion is exact. (The checked
+        // SAFETY: r is finite and in 0..=255 (NaN replaced, clamped above), so the conversion is exact. (The checked
         // `as` casts are not vectorised: they cost more than the whole horizontal pass.)
         *o = unsafe { r.to_int_unchecked::<u8>() };
     }

@@ -8,6 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
+# On a fresh machine: the build's system packages (pkg-config, libclang for the V4L2 bindings).
+scripts/setup-build.sh
 
 models="$FACEGATE_CACHE/models"
 echo "== models -> $models"

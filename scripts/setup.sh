@@ -13,6 +13,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $want >/dev/null
   echo "$want" > "$stamp"
 fi
+# The build's own system packages (also what `scripts/demo.sh` installs).
+scripts/setup-build.sh
 rustup component list --installed 2>/dev/null | grep -q clippy || rustup component add clippy rustfmt
 if [ ! -d "$FACEGATE_SHARED/models" ] || [ ! -d "$FACEGATE_SHARED/faces" ]; then
   echo "missing $FACEGATE_SHARED/models or $FACEGATE_SHARED/faces: the tests read real models and photos from there" >&2

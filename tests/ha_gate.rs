@@ -225,7 +225,13 @@ fn scenario(kind: Kind) {
         .map(|(_, w)| w)
         .collect();
     done.sort();
-    let mut want_done = want_executed.clone();
+    // A grant HA missed (entities not yet created from discovery) may have opened the lock or set the floor
+    // just before: then this grant's command changes nothing the firmware can show.
+    let mut want_done: Vec<String> = want_executed
+        .iter()
+        .filter(|w| !board.in_effect_at(w, decided - 0.5))
+        .map(|w| w.to_string())
+        .collect();
     want_done.sort();
     assert_eq!(done, want_done, "what the board executed for the grant");
     if kind.has_lift() {

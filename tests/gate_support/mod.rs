@@ -70,6 +70,9 @@ impl Board {
                             EntityState::Lock(LockState::Unlocked) if ev.key == lock => {
                                 "unlock".to_string()
                             }
+                            EntityState::Lock(LockState::Locked) if ev.key == lock => {
+                                "relock".to_string()
+                            }
                             EntityState::Text(f) if ev.key == target => format!("call {f}"),
                             _ => continue,
                         };
@@ -148,6 +151,24 @@ impl Board {
         all.into_iter()
             .filter(|(t, w)| *t >= from && *t <= to && (w == "unlock" || w == "call 1"))
             .collect()
+    }
+
+    /// Whether `what` ("unlock", "call 1") was already in effect on the board at `t` (unix seconds): the lock
+    /// still open from an earlier grant, the target floor already set. A firmware board shows no state change
+    /// for a command that changes nothing, so its observer cannot see it executed again. The simulator logs
+    /// commands, not states: always false there.
+    pub fn in_effect_at(&self, what: &str, t: f64) -> bool {
+        let Board::Firmware { seen, .. } = self else {
+            return false;
+        };
+        let seen = seen.lock().unwrap();
+        let mut before = seen.iter().filter(|(at, _)| *at < t);
+        let last = if what == "unlock" {
+            before.rfind(|(_, w)| w == "unlock" || w == "relock")
+        } else {
+            before.rfind(|(_, w)| w.starts_with("call "))
+        };
+        last.is_some_and(|(_, w)| w == what)
     }
 
     /// The lock is locked / the cabin is not moving, as the board itself reports.

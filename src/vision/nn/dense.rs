@@ -12,6 +12,7 @@ use rayon::prelude::*;
 use super::gemm::{matmul, Epilogue};
 use super::geom::Geom;
 use super::im2col::im2col_tile;
+use super::OutPtr;
 
 /// Below this many multiply-adds a conv runs on one thread: rayon's hand-off would cost more than it saves.
 const PAR_MIN_MACS: usize = 400_000;
@@ -23,20 +24,6 @@ const MIN_TILE: usize = 64;
 thread_local! {
     /// Per-thread im2col scratch, reused across calls so the hot path does not allocate.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A raw output pointer that tiles share: each task writes a disjoint set of columns.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks write disjoint regions (see `conv_dense`), and the buffer outlives the parallel scope.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// The pointer (a method, so closures capture the `Send` wrapper and not its raw field).
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// Runs `f` with a scratch buffer of `len` floats owned by this thread.

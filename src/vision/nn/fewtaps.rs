@@ -13,6 +13,7 @@ use super::gemm::Epilogue;
 use super::geom::Geom;
 use super::im2col::im2col_tile;
 use super::rows::{rows_product, RowEpi};
+use super::OutPtr;
 
 /// Largest `cin * kh * kw` this path takes.
 pub(crate) const MAX_TAPS: usize = 32;
@@ -22,19 +23,6 @@ const BAND_MACS: usize = 256 * 1024;
 thread_local! {
     /// Per-thread buffer for one output row's patches, reused across calls.
     static COL: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A raw output pointer shared by the bands, each writing its own rows of every channel plane.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: bands write disjoint rows (see `conv_few_taps`) of a buffer that outlives the parallel loop.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 /// Dense conv of one image: `x` is `[cin, h, w]`, `packed` the weights packed by

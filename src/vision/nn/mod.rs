@@ -48,3 +48,18 @@ pub fn channel_affine(x: &Tensor, scale: &Tensor, bias: &Tensor) -> Result<Tenso
         }
     })
 }
+
+/// A raw output pointer that the parallel bands or tiles of one kernel share, each writing its own disjoint
+/// rows or columns of a buffer that outlives the parallel loop (each user states its split at the call).
+#[derive(Clone, Copy)]
+pub(crate) struct OutPtr(pub(crate) *mut f32);
+// SAFETY: every user writes disjoint regions through it, within the lifetime of the buffer.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer (a method, so closures capture the `Send` wrapper and not its raw field).
+    pub(crate) fn get(self) -> *mut f32 {
+        self.0
+    }
+}

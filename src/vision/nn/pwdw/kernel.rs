@@ -10,6 +10,7 @@ use super::super::gemm::Epilogue;
 use super::super::geom::Geom;
 use super::super::im2col::im2col_tile;
 use super::super::rows::{depthwise_row, pack_rows, rows_product, RowEpi, CO};
+use crate::vision::nn::OutPtr;
 
 /// Fewest multiply-adds per rayon band.
 const BAND_MACS: usize = 256 * 1024;
@@ -61,19 +62,6 @@ pub(crate) struct PwDwPacked {
     pub pool: bool,
     /// A first conv in front: the layer's input is that conv's input.
     pub pre: Option<PreConv>,
-}
-
-/// A raw output pointer shared by the bands: each band writes its own rows of every channel plane.
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: bands write disjoint rows (see `PwDwPacked::run`) of a buffer that outlives the parallel loop.
-unsafe impl Send for OutPtr {}
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    fn get(self) -> *mut f32 {
-        self.0
-    }
 }
 
 impl PwDwPacked {

@@ -312,3 +312,41 @@ fn a_newer_database_is_refused_and_left_untouched() {
         .unwrap();
     assert_eq!(tables, 1);
 }
+
+#[test]
+fn a_foreign_file_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not a database at all (a photo saved under the database's name).
+    let jpeg = dir.path().join("photo.db");
+    let bytes = [
+        0xFFu8, 0xD8, 0xFF, 0xE0, 0, 16, b'J', b'F', b'I', b'F', 0, 1, 2, 3, 4, 5,
+    ]
+    .repeat(64);
+    std::fs::write(&jpeg, &bytes).unwrap();
+    let err = Store::open(&jpeg).unwrap_err();
+    assert!(err.to_string().contains("not a database"), "{err}");
+    assert_eq!(std::fs::read(&jpeg).unwrap(), bytes);
+    // Another program's database with its own `people` table: not adopted, not changed.
+    let other = dir.path().join("other.db");
+    let conn = Connection::open(&other).unwrap();
+    conn.execute_batch("CREATE TABLE people (who TEXT); INSERT INTO people VALUES ('x');")
+        .unwrap();
+    drop(conn);
+    let err = Store::open(&other).unwrap_err();
+    assert!(
+        err.to_string().contains("table people already exists"),
+        "{err}"
+    );
+    let conn = Connection::open(&other).unwrap();
+    let version: i64 = conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    let tables: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!((version, tables), (0, 1));
+}

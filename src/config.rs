@@ -34,10 +34,10 @@ impl Default for VisionConfig {
 mod secret;
 mod service;
 
-pub use secret::Secret;
+pub use secret::{redact_url, redact_urls, Secret, SecretUrl};
 pub use service::{
     AccessLevel, BoardConfig, CameraConfig, ConfigError, GateConfig, HttpConfig, LiftConfig,
-    LivenessConfig, MqttConfig, ServiceConfig, SourceConfig, StorageConfig,
+    LivenessConfig, MqttConfig, ServiceConfig, SourceConfig, StorageConfig, SUPERVISOR_INGRESS_PEER,
 };
 
 impl ServiceConfig {

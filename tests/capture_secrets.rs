@@ -121,8 +121,7 @@ fn a_password_with_a_slash_authenticates_and_wrong_ones_are_reported_redacted() 
     .unwrap();
     let e = src
         .next_frame_timeout(Duration::from_secs(10))
-        .err()
-        .expect("401 reported");
+        .expect_err("401 reported");
     assert_eq!(
         e.to_string(),
         format!("source http://admin:***@127.0.0.1:{port}/capture: the camera answered HTTP 401")
@@ -151,11 +150,7 @@ async fn health_and_camera_status_never_show_the_password() {
             fps: 10,
         };
         let reason = match tokio::task::spawn_blocking(move || match capture::open(&cfg) {
-            Ok(mut s) => s
-                .next_frame()
-                .err()
-                .expect("the camera is down")
-                .to_string(),
+            Ok(mut s) => s.next_frame().expect_err("the camera is down").to_string(),
             Err(e) => e.to_string(),
         })
         .await

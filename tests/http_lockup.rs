@@ -31,6 +31,7 @@ async fn idle_and_slow_sockets_do_not_lock_out_health() {
     let addr = server.local_addr();
     // 400 sockets that connect and send nothing (the old server took 64 and then stopped accepting).
     let mut idle = Vec::new();
+    let opened = Instant::now();
     for _ in 0..400 {
         idle.push(TcpStream::connect(addr).await.unwrap());
     }
@@ -63,6 +64,10 @@ async fn idle_and_slow_sockets_do_not_lock_out_health() {
         .await
         .expect("an idle socket is closed by the server within the idle timeout");
     assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    println!(
+        "an idle socket was closed by the server {:?} after it connected",
+        opened.elapsed()
+    );
     trickle.abort();
     drop(idle);
     server.shutdown().await;

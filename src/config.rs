@@ -38,7 +38,8 @@ mod service;
 pub use secret::{redact_url, redact_urls, Secret, SecretUrl};
 pub use service::{
     AccessLevel, BoardConfig, CameraConfig, ConfigError, GateConfig, HttpConfig, LiftConfig,
-    LivenessConfig, MqttConfig, ServiceConfig, SourceConfig, StorageConfig, SUPERVISOR_INGRESS_PEER,
+    LivenessConfig, MqttConfig, ServiceConfig, SourceConfig, StorageConfig,
+    SUPERVISOR_INGRESS_PEER,
 };
 
 impl ServiceConfig {

@@ -45,10 +45,18 @@ pub struct Frame {
 #[derive(thiserror::Error)]
 pub enum CaptureError {
     /// The device or stream is gone; the caller may reopen it later.
-    #[error("source {} disconnected: {}", redact_urls(source_name), redact_urls(reason))]
+    #[error(
+        "source {} disconnected: {}",
+        redact_urls(source_name),
+        redact_urls(reason)
+    )]
     Disconnected { source_name: String, reason: String },
     /// One frame could not be decoded; the next may be fine.
-    #[error("source {}: bad frame: {}", redact_urls(source_name), redact_urls(reason))]
+    #[error(
+        "source {}: bad frame: {}",
+        redact_urls(source_name),
+        redact_urls(reason)
+    )]
     BadFrame { source_name: String, reason: String },
     #[error("source {}: {}", redact_urls(source_name), redact_urls(reason))]
     Other { source_name: String, reason: String },

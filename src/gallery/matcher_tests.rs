@@ -149,9 +149,16 @@ fn a_nan_distance_is_never_a_match() {
     // with everything, so "d > threshold" alone would let it through as a match.
     let mut bad = at(0, 1.0, 0.0);
     bad.0[5] = f32::NAN;
-    for rule in [DistanceRule::Min, DistanceRule::Centroid, DistanceRule::Nearest] {
+    for rule in [
+        DistanceRule::Min,
+        DistanceRule::Centroid,
+        DistanceRule::Nearest,
+    ] {
         let m = Matcher::new(
-            vec![person("A", vec![at(0, 1.0, 0.0)]), person("B", vec![at(1, 1.0, 0.0)])],
+            vec![
+                person("A", vec![at(0, 1.0, 0.0)]),
+                person("B", vec![at(1, 1.0, 0.0)]),
+            ],
             MatchParams {
                 threshold: 0.5,
                 margin: 0.1,

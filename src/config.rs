@@ -35,8 +35,9 @@ mod secret;
 mod service;
 
 pub use load::{explain, load_options, OptionsError};
-pub use secret::Secret;
+pub use secret::{redact_url, redact_urls, Secret, SecretUrl};
 pub use service::{
     AccessLevel, BoardConfig, CameraConfig, ConfigError, GateConfig, HttpConfig, LiftConfig,
     LivenessConfig, MqttConfig, ServiceConfig, SourceConfig, StorageConfig,
+    SUPERVISOR_INGRESS_PEER,
 };

@@ -19,7 +19,7 @@ pub mod v4l2;
 pub use latest::{LatestSource, Mailbox, Payload};
 pub use replay::{Pace, ReplayOptions, ReplaySource};
 
-use crate::config::SourceConfig;
+use crate::config::{redact_urls, SourceConfig};
 
 /// One decoded camera frame.
 #[derive(Clone, Debug)]
@@ -38,16 +38,51 @@ pub struct Frame {
 }
 
 /// Why a source could not deliver a frame.
-#[derive(Debug, thiserror::Error)]
+///
+/// Its text reaches the log, `/health` and the camera's retained state on MQTT, so `Display` and `Debug` pass
+/// every URL in it through [`crate::config::redact_urls`]: a camera password never shows, even if a source
+/// put a raw URL into a name or a reason.
+#[derive(thiserror::Error)]
 pub enum CaptureError {
     /// The device or stream is gone; the caller may reopen it later.
-    #[error("source {source_name} disconnected: {reason}")]
+    #[error(
+        "source {} disconnected: {}",
+        redact_urls(source_name),
+        redact_urls(reason)
+    )]
     Disconnected { source_name: String, reason: String },
     /// One frame could not be decoded; the next may be fine.
-    #[error("source {source_name}: bad frame: {reason}")]
+    #[error(
+        "source {}: bad frame: {}",
+        redact_urls(source_name),
+        redact_urls(reason)
+    )]
     BadFrame { source_name: String, reason: String },
-    #[error("source {source_name}: {reason}")]
+    #[error("source {}: {}", redact_urls(source_name), redact_urls(reason))]
     Other { source_name: String, reason: String },
+}
+
+impl std::fmt::Debug for CaptureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, source_name, reason) = match self {
+            CaptureError::Disconnected {
+                source_name,
+                reason,
+            } => ("Disconnected", source_name, reason),
+            CaptureError::BadFrame {
+                source_name,
+                reason,
+            } => ("BadFrame", source_name, reason),
+            CaptureError::Other {
+                source_name,
+                reason,
+            } => ("Other", source_name, reason),
+        };
+        f.debug_struct(kind)
+            .field("source_name", &redact_urls(source_name))
+            .field("reason", &redact_urls(reason))
+            .finish()
+    }
 }
 
 /// A source of frames. `next_frame` blocks until a frame is available; `Ok(None)` means the source has ended
@@ -94,7 +129,7 @@ pub fn open(config: &SourceConfig) -> Result<Box<dyn FrameSource>, CaptureError>
             reason: "V4L2 cameras exist only on Linux".to_string(),
         }),
         SourceConfig::Http { url, fps } => Ok(Box::new(http::HttpSource::open(
-            url,
+            url.expose(),
             http::HttpOptions {
                 snapshot_fps: *fps as f32,
                 ..http::HttpOptions::default()

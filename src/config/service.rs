@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 pub use crate::decide::AccessLevel;
 
-use super::{Secret, VisionConfig};
+use super::{Secret, SecretUrl, VisionConfig};
 
 /// Everything `facegate run` needs.
 #[derive(Clone, Debug, Default, Deserialize, Serialize, PartialEq)]
@@ -92,7 +92,8 @@ pub enum SourceConfig {
     /// An HTTP MJPEG stream or a JPEG snapshot URL (ESP32-CAM style). `fps` paces snapshot URLs; a stream
     /// comes at the camera's own rate.
     Http {
-        url: String,
+        /// May hold a password (`http://user:password@cam/stream`): shown only redacted.
+        url: SecretUrl,
         #[serde(default = "default_fps")]
         fps: u32,
     },

@@ -1,6 +1,10 @@
 //! Lock and lift drivers: they turn [`Action`]s into commands with a deadline and confirm them by the board's
 //! state updates (the native API has no command acknowledgement). Every action ends in an [`ActionOutcome`]
 //! that the audit log and Home Assistant consume.
+//!
+//! Never late: a command is written only before `decided + deadline`, and an unlock the board has not
+//! confirmed by then is aborted: the connection is reset (the bytes still queued in the kernel, or stuck
+//! behind a stalled path, are discarded) and a lock is sent once the board is reachable again.
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -10,9 +14,10 @@ use super::client::{Client, Command, SendError, StateEvent};
 use super::entities::{key_for, EntityState, LockState};
 use crate::decide::{Action, Decision, Verdict};
 
-/// A command not written within this time of the decision is dropped: a door must not open late.
+/// A command not written within this time of the decision is dropped, and an unlock not confirmed within it
+/// is aborted and followed by a relock: a door must not open late.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(2);
-/// How long to wait for the state update confirming a command.
+/// How long to wait for the state update confirming a lock or lift command (an unlock: until the deadline).
 pub const DEFAULT_CONFIRM: Duration = Duration::from_secs(3);
 
 /// How an action ended.
@@ -72,6 +77,8 @@ struct Timing {
 }
 
 /// Sends `cmd` before `decided + deadline`, then waits up to `confirm` for a state update accepted by `ok`.
+/// With `abort_with: Some(relock)` (an unlock) the wait ends at the deadline, and an unconfirmed command
+/// makes the client reset the connection and send `relock` after reconnecting.
 async fn execute(
     client: &Client,
     gate: &str,
@@ -79,6 +86,7 @@ async fn execute(
     cmd: Command,
     t: Timing,
     ok: impl Fn(&StateEvent) -> bool,
+    abort_with: Option<Command>,
 ) -> ActionOutcome {
     let Timing {
         decided,
@@ -117,9 +125,19 @@ async fn execute(
             }
         }
     };
-    if let Ok(Some(at)) = tokio::time::timeout_at((sent + confirm).into(), wait).await {
+    let until = match abort_with {
+        Some(_) => (sent + confirm).min(decided + deadline),
+        None => sent + confirm,
+    };
+    if let Ok(Some(at)) = tokio::time::timeout_at(until.into(), wait).await {
         out.outcome = OutcomeKind::Confirmed;
         out.confirmed_ms = Some(ms(at.saturating_duration_since(decided)));
+    } else if let Some(relock) = abort_with {
+        let reason = format!(
+            "{gate}: unlock not confirmed within {} ms of the decision",
+            deadline.as_millis()
+        );
+        client.abort_and_relock(relock, reason).await;
     }
     out
 }
@@ -183,6 +201,7 @@ impl LockDriver {
             DriverAction::Unlock { lock: lock_id }
         };
         let ok = move |ev: &StateEvent| ev.key == key && ev.state == EntityState::Lock(want);
+        let abort_with = (!lock).then_some(Command::Lock { key });
         execute(
             &self.client,
             &self.gate,
@@ -194,6 +213,7 @@ impl LockDriver {
                 confirm: self.confirm,
             },
             ok,
+            abort_with,
         )
         .await
     }
@@ -259,6 +279,7 @@ impl LiftDriver {
                 confirm: self.confirm,
             },
             ok,
+            None,
         )
         .await
     }

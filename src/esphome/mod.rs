@@ -61,4 +61,6 @@ pub enum EspError {
     NoSuchEntity(String),
     #[error("the client has been shut down")]
     Shutdown,
+    #[error("connection aborted (reset): {0}")]
+    Aborted(String),
 }

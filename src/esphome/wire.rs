@@ -196,8 +196,17 @@ impl Wire {
         Ok(())
     }
 
-    /// Closes the socket.
+    /// Closes the socket gracefully (FIN after whatever is still queued).
     pub async fn shutdown(mut self) {
         let _ = self.stream.shutdown().await;
+    }
+
+    /// Aborts the connection: `SO_LINGER` 0, then close, so the kernel sends a TCP reset and discards every
+    /// byte still queued (an unlock stuck behind a stalled path is never delivered later).
+    pub fn abort(self) {
+        if let Err(e) = self.stream.set_zero_linger() {
+            tracing::warn!(error = %e, "cannot set SO_LINGER 0; closing normally");
+        }
+        drop(self.stream);
     }
 }

@@ -234,6 +234,8 @@ impl Matcher {
                 Some(s) => p.scaled_distance(s, params.rule),
                 None => p.distance(probe, params.rule),
             };
+            // A NaN distance (a broken embedding) compares false with everything: make it infinitely far.
+            let d = if d.is_nan() { f32::INFINITY } else { d };
             match best {
                 Some((_, b)) if d >= b => second = Some(second.map_or(d, |s| s.min(d))),
                 _ => {
@@ -251,7 +253,12 @@ impl Matcher {
                 outcome: MatchOutcome::EmptyGallery,
             };
         };
-        let outcome = if d > params.threshold {
+        // Within the threshold only by a real comparison: a NaN threshold is never a match.
+        let within = matches!(
+            d.partial_cmp(&params.threshold),
+            Some(std::cmp::Ordering::Less | std::cmp::Ordering::Equal)
+        );
+        let outcome = if !within {
             MatchOutcome::TooFar
         } else if second.is_some_and(|s| s - d < params.margin) {
             MatchOutcome::Ambiguous

@@ -142,3 +142,36 @@ fn normalized_matching_ignores_embedding_length() {
         .iter()
         .all(|v| *v == 0.0));
 }
+
+#[test]
+fn a_nan_distance_is_never_a_match() {
+    // A probe with a NaN component (a broken embedding) is at NaN distance from everyone: NaN compares false
+    // with everything, so "d > threshold" alone would let it through as a match.
+    let mut bad = at(0, 1.0, 0.0);
+    bad.0[5] = f32::NAN;
+    for rule in [
+        DistanceRule::Min,
+        DistanceRule::Centroid,
+        DistanceRule::Nearest,
+    ] {
+        let m = Matcher::new(
+            vec![
+                person("A", vec![at(0, 1.0, 0.0)]),
+                person("B", vec![at(1, 1.0, 0.0)]),
+            ],
+            MatchParams {
+                threshold: 0.5,
+                margin: 0.1,
+                rule,
+                normalize: false,
+            },
+        );
+        let r = m.identify(&bad);
+        assert_ne!(r.outcome, MatchOutcome::Match, "{rule:?}: {r:?}");
+        assert_eq!(r.person, None, "{rule:?}");
+        // A person whose stored embedding is broken matches no probe either.
+        let m = matcher(vec![person("C", vec![bad.clone()])]);
+        let r = m.identify(&at(0, 1.0, 0.0));
+        assert_eq!(r.person, None, "{r:?}");
+    }
+}

@@ -2,7 +2,9 @@
 //!
 //! Home Assistant ingress reaches the add-on from the Supervisor (172.30.32.2 on the add-on network) after HA
 //! has logged the user in, so requests from a trusted ingress peer need nothing more. Trust is by peer
-//! address only — headers such as `X-Ingress-Path` can be sent by anyone. Every other client must send the
+//! address only — headers such as `X-Ingress-Path` can be sent by anyone. The Supervisor's address is
+//! trusted only when facegate runs as an add-on (`SUPERVISOR_TOKEN` set): elsewhere 172.30.32.2 is just
+//! some host on some network (a Docker bridge, a VPN) and gets no free pass. Every other client must send the
 //! token, as `Authorization: Bearer <token>` or as the password of HTTP Basic auth (which is what browsers
 //! and Home Assistant's MJPEG camera integration can send). The token is compared in constant time and
 //! never logged.
@@ -15,7 +17,7 @@ use hyper::HeaderMap;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, SUPERVISOR_INGRESS_PEER};
 
 /// How a request was let in (for the debug log).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,16 +69,42 @@ fn digest(s: &[u8]) -> [u8; 32] {
     Sha256::digest(s).into()
 }
 
+/// Whether this process runs as a Home Assistant add-on: the Supervisor gives every add-on a
+/// `SUPERVISOR_TOKEN`.
+pub fn running_as_addon() -> bool {
+    std::env::var_os("SUPERVISOR_TOKEN").is_some_and(|v| !v.is_empty())
+}
+
 impl Auth {
+    /// The rule for `config` in this process's environment (see [`running_as_addon`]).
     pub fn new(config: &HttpConfig) -> Self {
+        Self::for_environment(config, running_as_addon())
+    }
+
+    /// The rule for `config`; `addon`: running as an add-on, the only place the Supervisor's ingress
+    /// address ([`SUPERVISOR_INGRESS_PEER`]) is trusted. Other configured peers are trusted as configured.
+    pub fn for_environment(config: &HttpConfig, addon: bool) -> Self {
         let token = config.token.expose();
-        Self {
-            token_digest: (!token.is_empty()).then(|| digest(token.as_bytes())),
-            ingress_peers: config
+        let supervisor = SUPERVISOR_INGRESS_PEER.to_canonical();
+        let ingress_peers: Vec<IpAddr> = config
+            .ingress_peers
+            .iter()
+            .map(|a| a.to_canonical())
+            .filter(|a| addon || *a != supervisor)
+            .collect();
+        if !addon
+            && config
                 .ingress_peers
                 .iter()
-                .map(|a| a.to_canonical())
-                .collect(),
+                .any(|a| a.to_canonical() == supervisor)
+        {
+            tracing::info!(
+                "not running as a Home Assistant add-on (no SUPERVISOR_TOKEN): the ingress address {SUPERVISOR_INGRESS_PEER} is not trusted"
+            );
+        }
+        Self {
+            token_digest: (!token.is_empty()).then(|| digest(token.as_bytes())),
+            ingress_peers,
         }
     }
 
@@ -124,11 +152,15 @@ mod tests {
     use crate::config::Secret;
     use hyper::header::HeaderValue;
 
+    /// The rule of an add-on with the default ingress peers.
     fn auth(token: &str) -> Auth {
-        Auth::new(&HttpConfig {
-            token: Secret::new(token),
-            ..HttpConfig::default()
-        })
+        Auth::for_environment(
+            &HttpConfig {
+                token: Secret::new(token),
+                ..HttpConfig::default()
+            },
+            true,
+        )
     }
 
     fn headers(value: &str) -> HeaderMap {
@@ -176,6 +208,48 @@ mod tests {
         );
         assert_eq!(
             a.check(LAN, &headers("Bearer ")),
+            Err(Refusal::NoTokenConfigured)
+        );
+    }
+
+    #[test]
+    fn the_supervisor_address_is_trusted_only_inside_an_addon() {
+        let supervisor: IpAddr = "172.30.32.2".parse().unwrap();
+        let mapped: IpAddr = "::ffff:172.30.32.2".parse().unwrap();
+        let outside = |token: &str, peers: Vec<IpAddr>| {
+            Auth::for_environment(
+                &HttpConfig {
+                    token: Secret::new(token),
+                    ingress_peers: peers,
+                    ..HttpConfig::default()
+                },
+                false,
+            )
+        };
+        // Default peers, no token, not an add-on: nobody gets in, the Supervisor's address included.
+        let a = outside("", HttpConfig::default().ingress_peers);
+        for peer in [supervisor, mapped] {
+            assert_eq!(
+                a.check(peer, &HeaderMap::new()),
+                Err(Refusal::NoTokenConfigured)
+            );
+        }
+        // With a token it must present the token like anyone else.
+        let a = outside("s3cret", HttpConfig::default().ingress_peers);
+        assert_eq!(
+            a.check(supervisor, &HeaderMap::new()),
+            Err(Refusal::Missing)
+        );
+        assert_eq!(
+            a.check(supervisor, &headers("Bearer s3cret")),
+            Ok(Access::Token)
+        );
+        // Other peers configured by hand stay trusted (a reverse proxy the user runs).
+        let proxy: IpAddr = "10.0.0.5".parse().unwrap();
+        let a = outside("", vec![supervisor, proxy]);
+        assert_eq!(a.check(proxy, &HeaderMap::new()), Ok(Access::Ingress));
+        assert_eq!(
+            a.check(supervisor, &HeaderMap::new()),
             Err(Refusal::NoTokenConfigured)
         );
     }

@@ -13,7 +13,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper::{Response, StatusCode};
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit};
 
 use super::respond::{self, Body};
 use super::state::{LiveView, ViewError};
@@ -32,9 +32,11 @@ pub fn response(
     view: LiveView,
     camera: String,
     shutdown: watch::Receiver<bool>,
+    slot: OwnedSemaphorePermit,
 ) -> Result<Response<Body>, ViewError> {
     let versions = Some(view.subscribe(&camera)?);
     let body = MjpegBody {
+        _slot: slot,
         view,
         camera,
         shutdown,
@@ -50,6 +52,8 @@ pub fn response(
 }
 
 struct MjpegBody {
+    /// One of the server's stream slots, given back when the stream ends or the client goes away.
+    _slot: OwnedSemaphorePermit,
     view: LiveView,
     camera: String,
     shutdown: watch::Receiver<bool>,

@@ -8,6 +8,7 @@
 //! [`respond`] (the replies). `docs/HTTP.md` has the routes, the auth rules and measurements.
 
 pub mod auth;
+mod conns;
 pub mod enroll;
 mod enroller;
 pub mod font;
@@ -23,6 +24,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -30,16 +32,16 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+pub use conns::{IDLE_TIMEOUT, MAX_CONNECTIONS, MAX_STREAMS};
 pub use enroll::{EnrollSummary, Enroller};
 pub use enroller::GalleryEnroller;
 pub use state::{CameraStatus, EventRecord, LiveView, Snapshot, ViewError};
 
 use crate::config::HttpConfig;
 
-/// Open connections served at once (live streams included); more wait in the accept queue.
-pub const MAX_CONNECTIONS: usize = 64;
-/// Time a client gets to send its request headers.
-pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a client gets to send its request headers once it has started (an idle connection is closed after
+/// [`IDLE_TIMEOUT`] anyway).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time open requests get to finish after shutdown is asked; then their connections are dropped.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
@@ -95,6 +97,8 @@ pub async fn serve(
         auth: auth::Auth::new(config),
         max_upload_bytes: u64::from(config.max_upload_mb) << 20,
         uploads: Semaphore::new(enroll::CONCURRENT_UPLOADS),
+        decodes: Semaphore::new(enroll::CONCURRENT_DECODES),
+        streams: Arc::new(Semaphore::new(MAX_STREAMS)),
         shutdown: stop.clone(),
     });
     tracing::info!(%local_addr, token = !config.token.is_empty(), ingress_peers = ?config.ingress_peers, "http server listening");
@@ -117,11 +121,11 @@ async fn accept_loop(
     app: Arc<routes::App>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let tracker = Arc::new(conns::Tracker::default());
     let mut connections = JoinSet::new();
     loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+        tokio::select! {
+            _ = tracker.make_room() => {},
             _ = stopped(&mut stop) => break,
         };
         let (stream, peer) = tokio::select! {
@@ -140,11 +144,19 @@ async fn accept_loop(
         while connections.try_join_next().is_some() {}
         let app = app.clone();
         let mut stop = stop.clone();
+        let conn_entry = Arc::new(tracker.register());
         connections.spawn(async move {
-            let _permit = permit;
+            let entry = conn_entry.clone();
             let service = service_fn(move |req| {
                 let app = app.clone();
-                async move { Ok::<_, std::convert::Infallible>(routes::handle(app, peer, req).await) }
+                // Busy from the complete headers until the response body is finished.
+                let busy = entry.busy();
+                async move {
+                    let response = routes::handle(app, peer, req).await;
+                    Ok::<_, std::convert::Infallible>(
+                        response.map(|b| conns::Tracked::new(b, busy).boxed_unsync()),
+                    )
+                }
             });
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
@@ -153,6 +165,11 @@ async fn accept_loop(
             tokio::pin!(conn);
             let finished = tokio::select! {
                 r = conn.as_mut() => Some(r),
+                // Idle too long, or evicted to make room: nothing is in flight, just close.
+                _ = conn_entry.should_close() => {
+                    tracing::debug!(peer = %peer, "http: closing an idle connection");
+                    return;
+                }
                 _ = stopped(&mut stop) => None,
             };
             let result = match finished {

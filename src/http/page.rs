@@ -32,7 +32,7 @@ document.getElementById('enroll').addEventListener('submit', async (ev) => {
   out.textContent = 'uploading...';
   try {
     const r = await fetch('api/enroll?name=' + encodeURIComponent(name),
-      {method: 'POST', body: file, headers: {'Content-Type': file.type || 'application/octet-stream'}});
+      {method: 'POST', body: file, headers: {'Content-Type': file.type.startsWith('image/') ? file.type : 'image/jpeg'}});
     const j = await r.json();
     out.textContent = r.ok ? 'enrolled ' + j.name + ' (' + j.embeddings + ' images)' : 'refused: ' + j.error;
   } catch (e) { out.textContent = 'failed: ' + e; }

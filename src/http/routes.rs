@@ -37,6 +37,10 @@ pub(crate) struct App {
     pub max_upload_bytes: u64,
     /// Permits for uploads in memory at once.
     pub uploads: Semaphore,
+    /// Permits for upload decodes at once.
+    pub decodes: Semaphore,
+    /// Permits for live streams at once ([`super::MAX_STREAMS`]).
+    pub streams: Arc<Semaphore>,
     /// Becomes true when the server shuts down: live streams end.
     pub shutdown: watch::Receiver<bool>,
 }
@@ -58,13 +62,16 @@ async fn route(app: &Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp
     if path == "/health" {
         return only(&req, Method::GET).unwrap_or_else(|| health(&app.view));
     }
-    if let Err(refusal) = app.auth.check(peer.ip(), req.headers()) {
-        tracing::debug!(peer = %peer.ip(), path, reason = %refusal, "http request refused");
-        return match refusal.status() {
-            401 => respond::unauthorized(&refusal.to_string()),
-            _ => respond::error(StatusCode::FORBIDDEN, &refusal.to_string()),
-        };
-    }
+    let access = match app.auth.check(peer.ip(), req.headers()) {
+        Ok(a) => a,
+        Err(refusal) => {
+            tracing::debug!(peer = %peer.ip(), path, reason = %refusal, "http request refused");
+            return match refusal.status() {
+                401 => respond::unauthorized(&refusal.to_string()),
+                _ => respond::error(StatusCode::FORBIDDEN, &refusal.to_string()),
+            };
+        }
+    };
     let query = req.uri().query().map(str::to_string);
     let query = query.as_deref();
     match path.as_str() {
@@ -79,20 +86,37 @@ async fn route(app: &Arc<App>, peer: SocketAddr, req: Request<Incoming>) -> Resp
             Some(r) => r,
             None => snapshot(app, query).await,
         },
-        "/api/stream.mjpg" => {
-            only(&req, Method::GET).unwrap_or_else(|| match camera(&app.view, query) {
-                Ok(cam) => mjpeg::response(app.view.clone(), cam, app.shutdown.clone())
-                    .unwrap_or_else(|e| respond::error(StatusCode::NOT_FOUND, &e.to_string())),
-                Err((status, msg)) => respond::error(status, &msg),
-            })
-        }
+        "/api/stream.mjpg" => only(&req, Method::GET).unwrap_or_else(|| stream(app, query)),
         "/api/events" => only(&req, Method::GET).unwrap_or_else(|| events(&app.view, query)),
         "/api/enroll" => match only(&req, Method::POST) {
             Some(r) => r,
-            None => enroll::handle(app, req).await,
+            None => enroll::handle(app, access, req).await,
         },
         _ => respond::error(StatusCode::NOT_FOUND, &format!("no such page: {path}")),
     }
+}
+
+/// A live stream, if one of the [`super::MAX_STREAMS`] slots is free (503 otherwise: streams must never
+/// crowd out `/health` and short requests).
+fn stream(app: &Arc<App>, query: Option<&str>) -> Response<Body> {
+    let cam = match camera(&app.view, query) {
+        Ok(c) => c,
+        Err((status, msg)) => return respond::error(status, &msg),
+    };
+    let Ok(slot) = app.streams.clone().try_acquire_owned() else {
+        let mut r = respond::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &format!(
+                "too many live streams open ({}): close one, or use /api/snapshot.jpg",
+                super::MAX_STREAMS
+            ),
+        );
+        r.headers_mut()
+            .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
+        return r;
+    };
+    mjpeg::response(app.view.clone(), cam, app.shutdown.clone(), slot)
+        .unwrap_or_else(|e| respond::error(StatusCode::NOT_FOUND, &e.to_string()))
 }
 
 /// `None` when the request uses `method`, else the 405 reply.

@@ -161,7 +161,15 @@ impl LiveView {
     }
 
     /// Record the camera's status (a source failing, recovering).
+    /// Sets a camera's status, shown by the unauthenticated `/health`: a reason quoting a URL is redacted
+    /// here too ([`crate::config::redact_urls`]), whoever built it.
     pub fn set_camera_status(&self, camera: &str, status: CameraStatus) {
+        let status = match status {
+            CameraStatus::Disconnected { reason } => CameraStatus::Disconnected {
+                reason: crate::config::redact_urls(&reason),
+            },
+            other => other,
+        };
         lock(&self.slot_or_insert(camera).state).status = status;
     }
 

@@ -223,3 +223,82 @@ pub fn median_p95(v: Vec<f64>) -> (f64, f64) {
         facegate::stats::percentile(&v, 0.95),
     )
 }
+
+/// A TCP path between the client and a board that can stall (a Wi-Fi drop, a congested link): while
+/// `stall` is set nothing moves either way, and bytes sent meanwhile are held "in flight".
+///
+/// It models what TCP does with bytes the peer has not acknowledged: when the path comes back, the sender
+/// retransmits them, so held bytes are delivered late; unless the sender aborted the connection (RST,
+/// `SO_LINGER` 0), which discards its unacknowledged bytes: then nothing held is delivered and the board's
+/// side of the connection is reset too. (Over loopback the proxy's kernel acknowledges at once, so the
+/// proxy plays the sender's retransmission queue: on resume it checks the inbound socket for a reset.)
+pub struct StallProxy {
+    pub port: u16,
+    pub stall: Arc<AtomicBool>,
+    pub accepted: Arc<AtomicUsize>,
+}
+
+pub async fn stall_proxy(target: u16) -> StallProxy {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let stall = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let (st, acc) = (stall.clone(), accepted.clone());
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = l.accept().await {
+            acc.fetch_add(1, Ordering::SeqCst);
+            let st = st.clone();
+            tokio::spawn(async move {
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let (inbound, outbound) = (Arc::new(inbound), Arc::new(outbound));
+                let a = stall_pump(inbound.clone(), outbound.clone(), st.clone());
+                let b = stall_pump(outbound.clone(), inbound.clone(), st);
+                tokio::select! { _ = a => {}, _ = b => {} }
+                // Either side went away: the other one sees a reset, as after a retransmission timeout.
+                let _ = inbound.set_zero_linger();
+                let _ = outbound.set_zero_linger();
+            });
+        }
+    });
+    StallProxy {
+        port,
+        stall,
+        accepted,
+    }
+}
+
+async fn stall_pump(from: Arc<TcpStream>, to: Arc<TcpStream>, stall: Arc<AtomicBool>) {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        if from.readable().await.is_err() {
+            return;
+        }
+        // Held while the path is stalled (not read, so not delivered).
+        while stall.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The sender reset the connection while its bytes were in flight: they are never retransmitted.
+        if let Ok(Some(_)) = from.take_error() {
+            return;
+        }
+        let n = match from.try_read(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return,
+        };
+        let mut off = 0;
+        while off < n {
+            if to.writable().await.is_err() {
+                return;
+            }
+            match to.try_write(&buf[off..n]) {
+                Ok(k) => off += k,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(_) => return,
+            }
+        }
+    }
+}

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use super::latest::{LatestSource, Mailbox, Payload};
 use super::{CaptureError, Frame, FrameSource};
+use crate::config::redact_url;
 use wire::{Body, Response, Url};
 
 /// How to read an HTTP camera.
@@ -50,13 +51,15 @@ impl HttpSource {
     /// Starts reading `url` (`http://[user:password@]host[:port]/path`). A malformed URL is an error now; a
     /// camera that cannot be reached is reported by `next_frame` (as `Disconnected`) while the reader retries.
     pub fn open(url: &str, opts: HttpOptions) -> Result<HttpSource, CaptureError> {
+        // Every message about this source names it redacted: the URL may carry a password.
+        let shown = redact_url(url);
         let parsed = Url::parse(url).map_err(|reason| CaptureError::Other {
-            source_name: url.to_string(),
+            source_name: shown.clone(),
             reason,
         })?;
         if !(0.01..=1000.0).contains(&opts.snapshot_fps) {
             return Err(CaptureError::Other {
-                source_name: url.to_string(),
+                source_name: shown,
                 reason: format!(
                     "snapshot fps must be from 0.01 to 1000, got {}",
                     opts.snapshot_fps

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 
 use crate::capture::latest::Mailbox;
+use crate::config::redact_url;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reads wake up this often to notice a dropped source or a stalled camera.
@@ -27,20 +28,34 @@ pub struct Url {
 }
 
 impl Url {
+    /// Parses `http://[user:password@]host[:port][/path]`. The password may hold any character but `@`
+    /// is taken up to the last `@` (so `/`, `?`, `#` and `:` in it work). Errors show the URL redacted.
     pub fn parse(url: &str) -> Result<Url, String> {
+        let shown = redact_url(url);
         let Some(rest) = url.strip_prefix("http://") else {
             return Err(format!(
-                "'{url}' is not an http:// URL (cameras are read over plain HTTP; https is not supported)"
+                "'{shown}' is not an http:// URL (cameras are read over plain HTTP; https is not supported)"
             ));
         };
-        let (authority, target) = match rest.find('/') {
+        // Credentials run to the last '@': `user:pa/ss@host` is a password with a '/', not a path. An '@'
+        // in a path (`host/img@2x.jpg`: a '/' before any ':') is not taken for credentials.
+        let userinfo_end = rest.rfind('@').filter(|&at| {
+            let before = &rest[..at];
+            match (before.find('/'), before.find(':')) {
+                (None, _) => true,
+                (Some(slash), Some(colon)) => colon < slash,
+                (Some(_), None) => false,
+            }
+        });
+        let (userinfo, rest) = match userinfo_end {
+            Some(at) => (Some(rest[..at].to_string()), &rest[at + 1..]),
+            None => (None, rest),
+        };
+        let (hostport, target) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
         };
-        let (userinfo, hostport) = match authority.rsplit_once('@') {
-            Some((u, h)) => (Some(u.to_string()), h),
-            None => (None, authority),
-        };
+        let url = &shown;
         let (host, port) = match hostport.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
                 let port = p
@@ -61,13 +76,16 @@ impl Url {
         })
     }
 
-    /// The URL without its password, for logs and names.
+    /// The URL without its password, for logs and names (see [`redact_url`]).
     pub fn redacted(&self) -> String {
         let user = match &self.userinfo {
-            Some(u) => format!("{}:***@", u.split(':').next().unwrap_or("")),
+            Some(u) => format!("{u}@"),
             None => String::new(),
         };
-        format!("http://{user}{}:{}{}", self.host, self.port, self.target)
+        redact_url(&format!(
+            "http://{user}{}:{}{}",
+            self.host, self.port, self.target
+        ))
     }
 }
 

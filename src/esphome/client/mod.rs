@@ -4,7 +4,10 @@
 //! subscribes to states, answers the board's pings and sends its own, and on any failure reconnects with
 //! exponential backoff, re-listing and re-subscribing (states are replaced by the board's fresh dump).
 //! Commands carry a deadline: the task writes a command only while its deadline has not passed, so a command
-//! queued while the board is unreachable is dropped and reported, never delivered late.
+//! queued while the board is unreachable is dropped and reported, never delivered late. A written command is
+//! only in a kernel buffer: when its confirmation does not come in time the driver calls
+//! [`Client::abort_and_relock`], which resets the connection (queued bytes discarded) and relocks. A lost
+//! connection is reset the same way, never closed gracefully; only [`Client::close`] closes gracefully.
 
 mod setup;
 mod task;
@@ -128,6 +131,11 @@ struct Pending {
 
 enum ToTask {
     Send(Pending),
+    /// Reset the connection (queued bytes discarded), reconnect, and send `relock` first.
+    Abort {
+        relock: Command,
+        reason: String,
+    },
     Stop(oneshot::Sender<()>),
 }
 
@@ -164,6 +172,7 @@ impl Client {
             rx,
             status: status_tx,
             events: events.clone(),
+            relocks: Vec::new(),
         };
         tokio::spawn(t.run(first));
         Client {
@@ -246,7 +255,24 @@ impl Client {
         rx.await.unwrap_or(Err(SendError::Shutdown))
     }
 
-    /// Says goodbye to the board (DisconnectRequest) and stops reconnecting. Other clones stop too.
+    /// For a command sent but not confirmed in time (an unlock): resets the connection (TCP RST, `SO_LINGER`
+    /// 0) so bytes still queued in the kernel or stuck behind a stalled path are discarded and never executed
+    /// late, reconnects at once, and writes `relock` first on the new connection. The relock has no
+    /// deadline (locking late is always safe) and is sent again after every reconnect until the board
+    /// reports the lock locked, or a newer command for the same entity supersedes it.
+    pub async fn abort_and_relock(&self, relock: Command, reason: impl Into<String>) {
+        let reason = reason.into();
+        let _ = self.tx.send(ToTask::Abort { relock, reason }).await;
+    }
+
+    /// Graceful close on shutdown: says goodbye to the board (DisconnectRequest, up to 500 ms for its answer),
+    /// closes the socket with a FIN and stops reconnecting. Commands still queued are answered
+    /// [`SendError::Shutdown`]. Other clones stop too; calling it again is harmless.
+    pub async fn close(&self) {
+        self.disconnect().await
+    }
+
+    /// Same as [`Client::close`].
     pub async fn disconnect(&self) {
         let (done, rx) = oneshot::channel();
         if self.tx.send(ToTask::Stop(done)).await.is_ok() {

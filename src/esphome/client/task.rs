@@ -1,5 +1,6 @@
 //! The background task that owns a board's socket: keeps the link up and writes commands before their
-//! deadlines (never after).
+//! deadlines (never after); resets the connection when asked (an unconfirmed unlock) or when it is lost, so
+//! nothing queued is delivered late, and relocks after the reconnect.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -9,7 +10,7 @@ use esphome_native_api::proto;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::sleep_until;
 
-use super::super::entities::EntityState;
+use super::super::entities::{EntityState, LockState};
 use super::super::msg::{self, Incoming};
 use super::super::wire::Wire;
 use super::super::EspError;
@@ -22,6 +23,15 @@ pub(super) struct Task {
     pub rx: mpsc::Receiver<ToTask>,
     pub status: watch::Sender<LinkStatus>,
     pub events: broadcast::Sender<StateEvent>,
+    /// Relocks owed after an abort, written first on every new connection until the board reports locked.
+    pub relocks: Vec<Relock>,
+}
+
+/// A lock command owed to the board since an unconfirmed unlock was aborted.
+pub(super) struct Relock {
+    cmd: Command,
+    /// Written on the current connection (a locked state seen after this settles it).
+    written: bool,
 }
 
 /// How a connected session ended.
@@ -110,6 +120,8 @@ impl Task {
                 r = &mut fut => return Some(r),
                 m = self.rx.recv() => match m {
                     Some(ToTask::Send(p)) => pending.push_back(p),
+                    // Not connected: the last connection was already reset; owe the relock.
+                    Some(ToTask::Abort { relock, reason }) => self.owe_relock(relock, &reason),
                     Some(ToTask::Stop(done)) => { let _ = done.send(()); return None; }
                     None => return None,
                 },
@@ -118,10 +130,53 @@ impl Task {
         }
     }
 
+    /// One connected session. A lost session is reset (never closed gracefully): the kernel would otherwise
+    /// keep retransmitting queued bytes (an unlock) after we gave up on them.
     async fn session(&mut self, mut wire: Wire, pending: &mut VecDeque<Pending>) -> End {
+        let end = self.session_inner(&mut wire, pending).await;
+        match end {
+            End::Lost(_) => wire.abort(),
+            End::Stopped => wire.shutdown().await,
+        }
+        end
+    }
+
+    fn owe_relock(&mut self, cmd: Command, reason: &str) {
+        tracing::warn!(board = %self.cfg.addr(), reason, ?cmd, "aborting the connection; relock owed");
+        self.relocks
+            .retain(|r| command_key(&r.cmd) != command_key(&cmd));
+        self.relocks.push(Relock {
+            cmd,
+            written: false,
+        });
+    }
+
+    /// Writes a command (relock first when owed) and forgets relocks a newer command supersedes.
+    async fn write_command(&mut self, wire: &mut Wire, p: Pending) -> Result<(), EspError> {
+        let key = command_key(&p.cmd);
+        let written = send_before_deadline(wire, p).await?;
+        if written {
+            self.relocks.retain(|r| command_key(&r.cmd) != key);
+        }
+        Ok(())
+    }
+
+    async fn session_inner(&mut self, wire: &mut Wire, pending: &mut VecDeque<Pending>) -> End {
+        // Relocks owed since an abort go first (no deadline: locking late is safe).
+        for r in self.relocks.iter_mut() {
+            r.written = false;
+        }
+        for i in 0..self.relocks.len() {
+            let (ty, bytes) = encode_command(&self.relocks[i].cmd);
+            if let Err(e) = wire.write(ty, &bytes).await {
+                return End::Lost(e);
+            }
+            self.relocks[i].written = true;
+            tracing::info!(board = %self.cfg.addr(), cmd = ?self.relocks[i].cmd, "relock sent after reconnect");
+        }
         // Commands that waited for this connection: send those still in time, in order.
         while let Some(p) = pending.pop_front() {
-            if let Err(e) = send_before_deadline(&mut wire, p).await {
+            if let Err(e) = self.write_command(wire, p).await {
                 return End::Lost(e);
             }
         }
@@ -142,7 +197,7 @@ impl Task {
                     pinged = false;
                     match r {
                         Ok(raw) => match Incoming::decode(&raw) {
-                            Ok(m) => if let Err(e) = self.handle(&mut wire, m).await { return End::Lost(e) },
+                            Ok(m) => if let Err(e) = self.handle(wire, m).await { return End::Lost(e) },
                             // One undecodable message is the board's bug, not a reason to drop the link.
                             Err(e) => tracing::warn!(board = %self.cfg.addr(), error = %e, "ignoring message"),
                         },
@@ -150,16 +205,19 @@ impl Task {
                     }
                 }
                 m = self.rx.recv() => match m {
-                    Some(ToTask::Send(p)) => if let Err(e) = send_before_deadline(&mut wire, p).await {
+                    Some(ToTask::Send(p)) => if let Err(e) = self.write_command(wire, p).await {
                         return End::Lost(e);
                     },
+                    Some(ToTask::Abort { relock, reason }) => {
+                        self.owe_relock(relock, &reason);
+                        return End::Lost(EspError::Aborted(reason));
+                    }
                     Some(ToTask::Stop(done)) => {
-                        goodbye(&mut wire).await;
-                        wire.shutdown().await;
+                        goodbye(wire).await;
                         let _ = done.send(());
                         return End::Stopped;
                     }
-                    None => { goodbye(&mut wire).await; return End::Stopped; }
+                    None => { goodbye(wire).await; return End::Stopped; }
                 },
                 _ = sleep_until(ping_at) => {
                     pinged = true;
@@ -182,6 +240,11 @@ impl Task {
             Incoming::Other(t) => tracing::debug!(msg_type = t, "ignoring message type"),
             other => {
                 if let Some((key, state)) = EntityState::from_update(&other) {
+                    if state == EntityState::Lock(LockState::Locked) {
+                        // A relock written on this connection is settled by the board reporting locked.
+                        self.relocks
+                            .retain(|r| !(r.written && command_key(&r.cmd) == key));
+                    }
                     if let Ok(mut s) = self.shared.states.write() {
                         s.insert(key, state.clone());
                     }
@@ -210,16 +273,27 @@ fn drop_expired(pending: &mut VecDeque<Pending>) {
     *pending = kept;
 }
 
-/// Writes the command only if its deadline has not passed: the one check that makes "never late" hold.
-async fn send_before_deadline(wire: &mut Wire, p: Pending) -> Result<(), EspError> {
+/// Writes the command only if its deadline has not passed (the driver's confirmation and abort cover what
+/// happens after the write). `Ok(true)`: written.
+async fn send_before_deadline(wire: &mut Wire, p: Pending) -> Result<bool, EspError> {
     if Instant::now() >= p.deadline {
         let _ = p.reply.send(Err(SendError::Expired));
-        return Ok(());
+        return Ok(false);
     }
     let (ty, bytes) = encode_command(&p.cmd);
     wire.write(ty, &bytes).await?;
     let _ = p.reply.send(Ok(Instant::now()));
-    Ok(())
+    Ok(true)
+}
+
+/// The entity a command is for.
+fn command_key(cmd: &Command) -> u32 {
+    match cmd {
+        Command::Lock { key }
+        | Command::Unlock { key }
+        | Command::Select { key, .. }
+        | Command::Press { key } => *key,
+    }
 }
 
 pub(crate) fn encode_command(cmd: &Command) -> (u16, Vec<u8>) {

@@ -60,8 +60,8 @@ COPY --from=binary /out/usr/bin/facegate /usr/bin/facegate
 COPY --from=models /opt/facegate/models /opt/facegate/models
 COPY addon/run.sh /run.sh
 COPY addon/healthcheck.sh /healthcheck.sh
-RUN chmod a+x /run.sh /healthcheck.sh /usr/bin/facegate \
-    && /usr/bin/facegate --version
+# (Modes come from the build context: no chmod, which would copy the binary into one more layer.)
+RUN /usr/bin/facegate --version
 # Models load in a few seconds; a camera that is gone makes /health say "degraded" (see healthcheck.sh).
 HEALTHCHECK --start-period=60s --interval=30s --timeout=10s --retries=3 CMD ["/healthcheck.sh"]
 LABEL io.hass.name="facegate" \

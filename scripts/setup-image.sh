@@ -57,7 +57,7 @@ fi
 has_image() { podman_ image exists "$1"; }
 
 # Debian trixie slim. The recipe version changes when what is done to the tree below changes.
-debian_recipe="v1 $SUITE $MIRROR"
+debian_recipe="v2 $SUITE $MIRROR"
 debian_tar="$bases/debian-$SUITE-slim.tar"
 if [ ! -f "$debian_tar" ] || [ "$(cat "$debian_tar.stamp" 2>/dev/null)" != "$debian_recipe" ]; then
   echo "== image base: debootstrap $SUITE (minbase) as $DEBIAN_IMAGE"
@@ -93,6 +93,14 @@ path-exclude /usr/share/man/*
 path-exclude /usr/share/info/*
 path-exclude /usr/share/locale/*
 EOF
+  # Debian's container images also keep apt from leaving downloaded packages and caches in image layers.
+  cat >"$tree/etc/apt/apt.conf.d/docker-clean" <<'EOF'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+EOF
+  echo 'Acquire::Languages "none";' >"$tree/etc/apt/apt.conf.d/docker-no-languages"
   find "$tree/usr/share/doc" -mindepth 2 ! -name copyright ! -type d -delete 2>/dev/null || true
   rm -rf "$tree"/usr/share/man/* "$tree"/usr/share/info/* "$tree"/usr/share/locale/* \
     "$tree"/var/lib/apt/lists/* "$tree"/var/cache/apt/*.bin "$tree"/var/cache/apt/archives/*.deb \

@@ -17,7 +17,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use addon_support::container::{image, inspect, Container, Launch};
+use addon_support::container::{image, inspect, Container, Launch, Rootfs};
 use addon_support::supervisor::{Request, Supervisor};
 use addon_support::{load_yaml, repo};
 use common::ha::{free_port, Broker, HomeAssistant};
@@ -66,20 +66,18 @@ fn image_has_the_recipes_command_health_check_labels_models_and_zones() {
     eprintln!("{built}");
 
     // The models the recipe put in, each verified, and the zone data TZ needs, inside the image.
-    let launch = Launch {
-        options: &json!({}),
-        token: None,
-        tz: None,
-        supervisor_ip: None,
-        share: None,
-    };
-    let ct = Container::start(tag, &launch);
+    let fs = Rootfs::new(tag);
     for m in facegate::models::manifest().unwrap() {
-        let p = ct.root.join("opt/facegate/models").join(&m.file);
+        let p = fs.path.join("opt/facegate/models").join(&m.file);
         assert_eq!(facegate::models::sha256_file(&p).unwrap(), m.sha256, "{}", m.file);
     }
-    let date = ct.exec(&["/usr/bin/env", "TZ=Europe/Berlin", "date", "-d", "2026-01-15 12:00Z", "+%H:%M %Z"]);
+    let date = fs.chroot(&["TZ=Europe/Berlin"], &["date", "-d", "2026-01-15 12:00Z", "+%H:%M %Z"]);
     assert_eq!(String::from_utf8_lossy(&date.stdout).trim(), "13:00 CET");
+    let version = fs.chroot(&[], &["/usr/bin/facegate", "--version"]);
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("facegate {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -154,7 +152,11 @@ fn fresh_install_with_default_options_starts_and_says_what_to_configure() {
     assert_eq!((code, out.as_str()), (1, "unhealthy: /health on port 8099 says 'degraded'"));
 
     // The environment reached facegate itself (Docker's init passes it on).
-    let environ = ct.exec(&["/bin/sh", "-c", "tr '\\0' '\\n' < /proc/$(pidof facegate)/environ"]);
+    let environ = ct.exec(&[
+        "/bin/sh",
+        "-c",
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = facegate ] && tr '\\0' '\\n' < $p/environ; done; true",
+    ]);
     let environ = String::from_utf8_lossy(&environ.stdout).to_string();
     assert!(environ.lines().any(|l| l == "TZ=Europe/Berlin"), "{environ}");
 

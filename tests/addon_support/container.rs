@@ -19,6 +19,7 @@ use serde_json::Value;
 pub fn image() -> &'static (String, String) {
     static IMAGE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     IMAGE.get_or_init(|| {
+        remove_stale_containers();
         let tag = "localhost/facegate-addon:test".to_string();
         let out = Command::new("bash")
             .arg(super::repo().join("scripts/image-build.sh"))
@@ -36,6 +37,24 @@ pub fn image() -> &'static (String, String) {
         eprintln!("{}", stdout.trim());
         (tag, stdout.trim().to_string())
     })
+}
+
+/// Containers of earlier test runs whose process is gone (killed before their Drop ran): unmounted and removed.
+fn remove_stale_containers() {
+    let out = podman(&["ps", "-a", "--format", "{{.Names}}"]);
+    for name in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(pid) = name
+            .strip_prefix("facegate-test-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = podman(&["umount", name]);
+            let _ = podman(&["rm", "-f", name]);
+        }
+    }
 }
 
 /// `../shared` (or `$FACEGATE_SHARED`): the models and photos.
@@ -80,8 +99,48 @@ pub struct Launch<'a> {
     pub share: Option<&'a Path>,
 }
 
+/// A writable root file system of the image (a podman container's mount), removed on drop.
+pub struct Rootfs {
+    pub id: String,
+    pub path: PathBuf,
+}
+
+impl Rootfs {
+    pub fn new(tag: &str) -> Rootfs {
+        let name = format!(
+            "facegate-test-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let id = podman_ok(&["create", "--name", &name, tag]);
+        let path = PathBuf::from(podman_ok(&["mount", &id]));
+        Rootfs { id, path }
+    }
+
+    /// Runs a command chrooted into the file system with only `env` as its environment.
+    pub fn chroot(&self, env: &[&str], args: &[&str]) -> Output {
+        Command::new("chroot")
+            .arg(&self.path)
+            .args(["/usr/bin/env", "-i"])
+            .args(env)
+            .args(args)
+            .output()
+            .expect("chroot")
+    }
+}
+
+impl Drop for Rootfs {
+    fn drop(&mut self) {
+        let _ = podman(&["umount", &self.id]);
+        let _ = podman(&["rm", "-f", &self.id]);
+    }
+}
+
 pub struct Container {
-    id: String,
+    fs: Rootfs,
     pub root: PathBuf,
     pub data: tempfile::TempDir,
     child: Child,
@@ -107,16 +166,9 @@ fn children(pid: u32) -> Vec<i32> {
 impl Container {
     pub fn start(tag: &str, launch: &Launch) -> Container {
         let config = inspect(tag);
-        let name = format!(
-            "facegate-test-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
-        let id = podman_ok(&["create", "--name", &name, tag]);
-        let root = PathBuf::from(podman_ok(&["mount", &id]));
+        let fs = Rootfs::new(tag);
+        let root = fs.path.clone();
+        let id = fs.id.clone();
         // What Docker and the Supervisor put in: /data with options.json (written by the Supervisor, 0600),
         // /share, /etc/hosts, and the init binary as /sbin/docker-init.
         let data = tempfile::tempdir().unwrap();
@@ -209,7 +261,7 @@ impl Container {
             std::thread::sleep(Duration::from_millis(20));
         };
         Container {
-            id,
+            fs,
             root,
             data,
             child,
@@ -305,7 +357,7 @@ impl Drop for Container {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
-        let _ = podman(&["umount", &self.id]);
-        let _ = podman(&["rm", "-f", &self.id]);
+        // Then self.fs is dropped: unmounted and removed.
+        let _ = &self.fs;
     }
 }

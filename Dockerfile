@@ -27,9 +27,21 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends libclang-dev pkg-config \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
+# The dependencies first, in a layer of their own that only Cargo.toml/Cargo.lock change: a stand-in crate
+# with the same targets (empty library, empty main, the declared bench and test files) builds every dependency.
 COPY Cargo.toml Cargo.lock ./
+RUN mkdir -p src benches tests \
+    && echo 'fn main() {}' > src/main.rs && : > src/lib.rs \
+    && for b in $(sed -n '/^\[\[bench\]\]/,/^name/s/^name = "\(.*\)"/\1/p' Cargo.toml); do echo 'fn main() {}' > benches/$b.rs; done \
+    && echo 'fn main() {}' > tests/capture_v4l2.rs \
+    && cargo build --release --locked --bin facegate \
+    && rm -rf src benches tests target/release/facegate* target/release/deps/facegate-* target/release/deps/libfacegate-* \
+       target/release/.fingerprint/facegate-*
+# Then facegate itself. Everything the source includes at compile time (include_bytes!/include_str!: the
+# model manifest, the demo's media) is copied; tests/addon_manifest.rs checks that list.
 COPY src ./src
 COPY models ./models
+COPY demo ./demo
 # Declared in Cargo.toml, so they must exist for cargo to read the manifest; not built.
 COPY benches ./benches
 COPY tests ./tests

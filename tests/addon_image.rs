@@ -5,7 +5,7 @@
 //!
 //! - a fresh install with the manifest's default options (no camera on this machine) starts, tells the log and
 //!   Home Assistant what to configure, reports unhealthy, and stops on SIGTERM within the manifest's timeout;
-//! - with a camera (a replay of real photos from /share) it is healthy and its entities appear in Home
+//! - with a camera (an MJPEG stream of real photos served by the test) it is healthy and its entities appear in Home
 //!   Assistant; when the camera is gone the health check says unhealthy;
 //! - bad options, no broker and no Supervisor stop it with a message naming what to set (the cases of
 //!   tests/addon_start.rs, against the image).
@@ -35,7 +35,7 @@ fn timeout() -> Duration {
 }
 
 fn healthcheck_test(tag: &str) -> Vec<String> {
-    inspect(tag)["Config"]["Healthcheck"]["Test"]
+    inspect(tag)["Healthcheck"]["Test"]
         .as_array()
         .expect("the image has a HEALTHCHECK")
         .iter()
@@ -55,7 +55,7 @@ fn image_has_the_recipes_command_health_check_labels_models_and_zones() {
     let c = &config["Config"];
     assert_eq!(c["Cmd"], json!(["/run.sh"]));
     assert_eq!(healthcheck_test(tag), ["CMD", "/healthcheck.sh"]);
-    let hc = &c["Healthcheck"];
+    let hc = &config["Healthcheck"];
     assert_eq!(hc["StartPeriod"], json!(60_000_000_000u64), "{hc}");
     assert_eq!(hc["Interval"], json!(30_000_000_000u64), "{hc}");
     let labels = &c["Labels"];
@@ -89,7 +89,11 @@ fn fresh_install_with_default_options_starts_and_says_what_to_configure() {
     // The Supervisor writes the manifest's defaults to /data/options.json on a fresh install. This machine
     // has no /dev/video0, like most Home Assistant machines without a USB camera.
     assert!(!std::path::Path::new("/dev/video0").exists());
-    let options = manifest()["options"].clone();
+    // Only the HTTP port differs from the defaults: the container shares this host's network with other
+    // tests, where the ingress port 8099 may be taken.
+    let mut options = manifest()["options"].clone();
+    let port = free_port();
+    options["http"]["port"] = json!(port);
     let started = Instant::now();
     let mut ct = Container::start(
         tag,
@@ -149,7 +153,10 @@ fn fresh_install_with_default_options_starts_and_says_what_to_configure() {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert_eq!((code, out.as_str()), (1, "unhealthy: /health on port 8099 says 'degraded'"));
+    assert_eq!(
+        (code, out),
+        (1, format!("unhealthy: /health on port {port} says 'degraded'"))
+    );
 
     // The environment reached facegate itself (Docker's init passes it on).
     let environ = ct.exec(&[
@@ -173,21 +180,11 @@ fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_t
     let broker = Broker::start();
     let ha = HomeAssistant::start(&broker);
     let (_supervisor, ip) = Supervisor::start_as_host(200, mqtt_service(&broker));
-    // A camera replaying real photos from /share (the Supervisor maps it read-only), in a folder the test
-    // can take away.
-    let share = tempfile::tempdir().unwrap();
-    let cam = share.path().join("door");
-    std::fs::create_dir(&cam).unwrap();
-    for (i, e) in std::fs::read_dir(common::face("identities/Ben_Affleck"))
-        .unwrap()
-        .flatten()
-        .enumerate()
-    {
-        std::fs::copy(e.path(), cam.join(format!("{i:03}.jpg"))).unwrap();
-    }
+    // A network camera: an MJPEG stream of real photos served by this test, which it can take away.
+    let camera_server = MjpegCamera::start(common::face("identities/Ben_Affleck"));
     let mut options = manifest()["options"].clone();
     options["cameras"][0]["name"] = json!("Image door");
-    options["cameras"][0]["source"] = json!({"type": "replay", "path": "/share/door", "fps": 2, "looped": true});
+    options["cameras"][0]["source"] = json!({"type": "http", "url": camera_server.url, "fps": 2});
     options["http"]["port"] = json!(free_port());
     let started = Instant::now();
     let mut ct = Container::start(
@@ -197,7 +194,7 @@ fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_t
             token: Some(TOKEN),
             tz: Some("UTC"),
             supervisor_ip: Some(ip),
-            share: Some(share.path()),
+            share: None,
         },
     );
     ct.wait_line("MQTT broker from the Supervisor", Duration::from_secs(60));
@@ -226,8 +223,8 @@ fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_t
     let (code, out) = ct.healthcheck(&test);
     assert_eq!((code, out.as_str()), (0, "healthy"));
 
-    // The camera is gone: the replay folder disappears; the health check turns unhealthy.
-    std::fs::remove_dir_all(&cam).unwrap();
+    // The camera is gone (unplugged, powered off): the health check turns unhealthy.
+    camera_server.stop();
     let end = Instant::now() + Duration::from_secs(60);
     let (code, out) = loop {
         let r = ct.healthcheck(&test);
@@ -243,6 +240,68 @@ fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_t
     );
     let (code, _) = ct.stop(timeout());
     assert_eq!(code, Some(0), "log:\n{}", ct.seen.join("\n"));
+}
+
+/// An MJPEG-over-HTTP camera on a local port (multipart/x-mixed-replace, 2 frames a second, the photos of a
+/// folder in a loop) until stopped; then its port refuses connections.
+struct MjpegCamera {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl MjpegCamera {
+    fn start(folder: std::path::PathBuf) -> MjpegCamera {
+        use std::io::{Read, Write};
+        use std::sync::atomic::Ordering;
+        let mut photos: Vec<Vec<u8>> = std::fs::read_dir(folder)
+            .unwrap()
+            .flatten()
+            .map(|e| std::fs::read(e.path()).unwrap())
+            .collect();
+        photos.sort();
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}/stream", listener.local_addr().unwrap());
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::SeqCst) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                };
+                let photos = photos.clone();
+                let stopped = stopped.clone();
+                std::thread::spawn(move || {
+                    conn.set_nonblocking(false).unwrap();
+                    let mut req = [0u8; 2048];
+                    let _ = conn.read(&mut req);
+                    let _ = write!(
+                        conn,
+                        "HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=\"frame\"\r\n\r\n"
+                    );
+                    for jpeg in photos.iter().cycle() {
+                        if stopped.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        let ok = write!(conn, "--frame\r\nContent-Type: image/jpeg\r\n\r\n").is_ok()
+                            && conn.write_all(jpeg).is_ok()
+                            && conn.write_all(b"\r\n").is_ok();
+                        if !ok {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                });
+            }
+        });
+        MjpegCamera { url, stop }
+    }
+
+    /// Closes every stream and the port.
+    fn stop(&self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Starts the image with `options` and the given Supervisor; returns its exit code and log.

@@ -608,3 +608,66 @@ fn store_files_are_where_the_supervisor_looks() {
     assert_eq!(r["url"], manifest()["url"]);
     assert!(r["maintainer"].is_string());
 }
+
+/// Files under `dir` ending in `.rs`, recursively.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_images_compile_stage_copies_everything_the_source_includes() {
+    // The Dockerfile's `compiled` stage builds from a partial copy of the repository; a file the source
+    // includes at compile time but the stage does not copy breaks every user's install (it did: demo/media).
+    // The tests build the image from a prebuilt binary, so this is checked here without compiling.
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let stage: Vec<&str> = dockerfile
+        .lines()
+        .skip_while(|l| !l.ends_with(" AS compiled"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("FROM "))
+        .collect();
+    let copied: Vec<&str> = stage
+        .iter()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[..words.len() - 1].to_vec()
+        })
+        .collect();
+    assert!(copied.contains(&"src") && copied.contains(&"Cargo.lock"), "{copied:?}");
+    let mut files = Vec::new();
+    rust_files(&repo().join("src"), &mut files);
+    let mut included = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for macro_name in ["include_bytes!(\"", "include_str!(\""] {
+            for (i, _) in text.match_indices(macro_name) {
+                let rest = &text[i + macro_name.len()..];
+                let rel = &rest[..rest.find('"').unwrap()];
+                let target = f.parent().unwrap().join(rel);
+                let target = std::fs::canonicalize(&target)
+                    .unwrap_or_else(|e| panic!("{}: {rel}: {e}", f.display()));
+                let in_repo = target
+                    .strip_prefix(std::fs::canonicalize(repo()).unwrap())
+                    .unwrap()
+                    .to_path_buf();
+                let top = in_repo.components().next().unwrap().as_os_str().to_string_lossy().to_string();
+                assert!(
+                    copied.contains(&top.as_str()),
+                    "{} includes {} but the compiled stage copies only {copied:?}",
+                    f.display(),
+                    in_repo.display()
+                );
+                included.push(in_repo);
+            }
+        }
+    }
+    assert!(included.len() >= 3, "{included:?}");
+}

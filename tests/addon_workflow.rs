@@ -29,11 +29,12 @@ fn actionlint_finds_nothing_in_the_workflows_and_catches_a_planted_mistake() {
         n += 1;
     }
     assert!(n >= 1);
-    // The same workflow with a misspelt context: actionlint reports it, naming the line.
+    // The same workflow with a misspelt job output: actionlint reports it.
     let text = std::fs::read_to_string(dir.join("release.yaml")).unwrap();
-    let bad = text.replace(
-        "${{ github.event.release.tag_name }}",
-        "${{ github.event.relase.tag_name }}",
+    let bad = text.replacen(
+        "${{ needs.init.outputs.version }}",
+        "${{ needs.init.outputs.versoin }}",
+        1,
     );
     assert_ne!(bad, text);
     let tmp = tempfile::tempdir().unwrap();
@@ -41,16 +42,19 @@ fn actionlint_finds_nothing_in_the_workflows_and_catches_a_planted_mistake() {
     std::fs::write(&f, bad).unwrap();
     let (code, out) = actionlint(&f);
     assert_eq!(code, 1, "{out}");
-    assert!(out.contains("relase"), "{out}");
+    assert!(out.contains("versoin"), "{out}");
 }
 
 #[test]
 fn workflow_builds_the_declared_architectures_under_the_manifests_image_name() {
     let wf = load_yaml(&repo().join(".github/workflows/release.yaml"));
     let m = load_yaml(&repo().join("config.yaml"));
-    let archs: serde_json::Value =
+    let mut archs: Vec<String> =
         serde_json::from_str(wf["env"]["ARCHITECTURES"].as_str().unwrap()).unwrap();
-    assert_eq!(archs, m["arch"]);
+    let mut declared: Vec<String> = serde_json::from_value(m["arch"].clone()).unwrap();
+    archs.sort();
+    declared.sort();
+    assert_eq!(archs, declared);
     // prepare-multi-arch-matrix names images <registry-prefix>/<arch>-<image-name>, the prefix defaulting to
     // ghcr.io/<repository owner> (home-assistant/builder 2026.06.0, actions/prepare-multi-arch-matrix).
     assert_eq!(wf["env"]["IMAGE_NAME"], m["slug"]);

@@ -69,9 +69,17 @@ fn image_has_the_recipes_command_health_check_labels_models_and_zones() {
     let fs = Rootfs::new(tag);
     for m in facegate::models::manifest().unwrap() {
         let p = fs.path.join("opt/facegate/models").join(&m.file);
-        assert_eq!(facegate::models::sha256_file(&p).unwrap(), m.sha256, "{}", m.file);
+        assert_eq!(
+            facegate::models::sha256_file(&p).unwrap(),
+            m.sha256,
+            "{}",
+            m.file
+        );
     }
-    let date = fs.chroot(&["TZ=Europe/Berlin"], &["date", "-d", "2026-01-15 12:00Z", "+%H:%M %Z"]);
+    let date = fs.chroot(
+        &["TZ=Europe/Berlin"],
+        &["date", "-d", "2026-01-15 12:00Z", "+%H:%M %Z"],
+    );
     assert_eq!(String::from_utf8_lossy(&date.stdout).trim(), "13:00 CET");
     let version = fs.chroot(&[], &["/usr/bin/facegate", "--version"]);
     assert_eq!(
@@ -134,7 +142,9 @@ fn fresh_install_with_default_options_starts_and_says_what_to_configure() {
     // In Home Assistant: the camera's status says why there are no pictures.
     let camera = ha.entity_id("facegate_front_door_camera", Duration::from_secs(120));
     let state = ha.wait_state(&camera, Duration::from_secs(60), |s| {
-        s["state"].as_str().is_some_and(|v| v.starts_with("disconnected"))
+        s["state"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("disconnected"))
     });
     let text = state["state"].as_str().unwrap().to_string();
     assert!(text.contains("/dev/video0"), "{text}");
@@ -155,7 +165,10 @@ fn fresh_install_with_default_options_starts_and_says_what_to_configure() {
     };
     assert_eq!(
         (code, out),
-        (1, format!("unhealthy: /health on port {port} says 'degraded'"))
+        (
+            1,
+            format!("unhealthy: /health on port {port} says 'degraded'")
+        )
     );
 
     // The environment reached facegate itself (Docker's init passes it on).
@@ -165,17 +178,23 @@ fn fresh_install_with_default_options_starts_and_says_what_to_configure() {
         "for p in /proc/[0-9]*; do [ \"$(cat $p/comm)\" = facegate ] && tr '\\0' '\\n' < $p/environ; done; true",
     ]);
     let environ = String::from_utf8_lossy(&environ.stdout).to_string();
-    assert!(environ.lines().any(|l| l == "TZ=Europe/Berlin"), "{environ}");
+    assert!(
+        environ.lines().any(|l| l == "TZ=Europe/Berlin"),
+        "{environ}"
+    );
 
     // docker stop: SIGTERM to PID 1, which forwards it; facegate ends cleanly within the timeout.
     let (code, took) = ct.stop(timeout());
     assert_eq!(code, Some(0), "log:\n{}", ct.seen.join("\n"));
     eprintln!("stopped {:.1} s after SIGTERM", took.as_secs_f64());
-    ha.wait_state(&camera, Duration::from_secs(30), |s| s["state"] == "unavailable");
+    ha.wait_state(&camera, Duration::from_secs(30), |s| {
+        s["state"] == "unavailable"
+    });
 }
 
 #[test]
-fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_the_camera_is_gone() {
+fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_the_camera_is_gone()
+{
     let (tag, _) = image();
     let broker = Broker::start();
     let ha = HomeAssistant::start(&broker);
@@ -211,10 +230,15 @@ fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_t
         .collect();
     for spec in ENTITIES {
         let uid = format!("facegate_image_door_{}", spec.key);
-        assert!(registered.contains(&uid), "{uid} missing from {registered:?}");
+        assert!(
+            registered.contains(&uid),
+            "{uid} missing from {registered:?}"
+        );
     }
     let camera = ha.entity_id("facegate_image_door_camera", Duration::from_secs(10));
-    ha.wait_state(&camera, Duration::from_secs(60), |s| s["state"] == "streaming");
+    ha.wait_state(&camera, Duration::from_secs(60), |s| {
+        s["state"] == "streaming"
+    });
     eprintln!(
         "image: every entity in Home Assistant, camera streaming, {:.1} s after the container started",
         started.elapsed().as_secs_f64()
@@ -236,7 +260,10 @@ fn image_with_a_camera_is_healthy_its_entities_appear_and_it_is_unhealthy_when_t
     let port = options["http"]["port"].as_u64().unwrap();
     assert_eq!(
         (code, out),
-        (1, format!("unhealthy: /health on port {port} says 'degraded'"))
+        (
+            1,
+            format!("unhealthy: /health on port {port} says 'degraded'")
+        )
     );
     let (code, _) = ct.stop(timeout());
     assert_eq!(code, Some(0), "log:\n{}", ct.seen.join("\n"));
@@ -284,7 +311,8 @@ impl MjpegCamera {
                         if stopped.load(Ordering::SeqCst) {
                             break;
                         }
-                        let ok = write!(conn, "--frame\r\nContent-Type: image/jpeg\r\n\r\n").is_ok()
+                        let ok = write!(conn, "--frame\r\nContent-Type: image/jpeg\r\n\r\n")
+                            .is_ok()
                             && conn.write_all(jpeg).is_ok()
                             && conn.write_all(b"\r\n").is_ok();
                         if !ok {
@@ -305,7 +333,10 @@ impl MjpegCamera {
 }
 
 /// Starts the image with `options` and the given Supervisor; returns its exit code and log.
-fn run_to_exit(options: &Value, supervisor: Option<(&Supervisor, std::net::Ipv4Addr)>) -> (Option<i32>, Vec<String>) {
+fn run_to_exit(
+    options: &Value,
+    supervisor: Option<(&Supervisor, std::net::Ipv4Addr)>,
+) -> (Option<i32>, Vec<String>) {
     let (tag, _) = image();
     let mut ct = Container::start(
         tag,

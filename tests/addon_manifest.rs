@@ -9,7 +9,9 @@ mod addon_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use addon_support::{element, leaves, linter, load_yaml, parse_element, range, repo, rules, supervisor_check};
+use addon_support::{
+    element, leaves, linter, load_yaml, parse_element, range, repo, rules, supervisor_check,
+};
 use facegate::config::{
     AccessLevel, BoardConfig, CameraConfig, GateConfig, LiftConfig, MqttConfig, Secret,
     ServiceConfig, SourceConfig,
@@ -186,13 +188,36 @@ fn the_supervisor_accepts_the_manifest_and_the_linter_finds_nothing() {
         ["schema cameras[].source.device: 'device(subsystem=video4linux)?' is not a schema element the Supervisor knows"]
     );
     for (key, value, message) in [
-        ("boot", json!("auto"), "'boot' should be removed, it uses a default value"),
-        ("startup", json!("application"), "'startup' should be removed, it uses a default value"),
-        ("ingress_port", json!(8099), "'ingress_port' should be removed, it uses a default value"),
-        ("init", json!(true), "'init' should be removed, it uses a default value"),
-        ("watchdog", json!("http://[HOST]:[PORT:8099]/health"),
-         "'watchdog', is obsolete. Use the native Docker HEALTHCHECK directive instead."),
-        ("startup_delay", json!(5), "Additional properties are not allowed ('startup_delay' was unexpected)"),
+        (
+            "boot",
+            json!("auto"),
+            "'boot' should be removed, it uses a default value",
+        ),
+        (
+            "startup",
+            json!("application"),
+            "'startup' should be removed, it uses a default value",
+        ),
+        (
+            "ingress_port",
+            json!(8099),
+            "'ingress_port' should be removed, it uses a default value",
+        ),
+        (
+            "init",
+            json!(true),
+            "'init' should be removed, it uses a default value",
+        ),
+        (
+            "watchdog",
+            json!("http://[HOST]:[PORT:8099]/health"),
+            "'watchdog', is obsolete. Use the native Docker HEALTHCHECK directive instead.",
+        ),
+        (
+            "startup_delay",
+            json!(5),
+            "Additional properties are not allowed ('startup_delay' was unexpected)",
+        ),
     ] {
         let mut bad = m.clone();
         bad[key] = value;
@@ -200,8 +225,16 @@ fn the_supervisor_accepts_the_manifest_and_the_linter_finds_nothing() {
     }
     let mut bad = m.clone();
     bad["map"][0]["type"] = json!("app_config");
-    assert_eq!(linter::lint(&bad).len(), 1, "the linter does not know app_config yet");
-    assert_eq!(rules::check_manifest(&bad), Vec::<String>::new(), "the Supervisor does");
+    assert_eq!(
+        linter::lint(&bad).len(),
+        1,
+        "the linter does not know app_config yet"
+    );
+    assert_eq!(
+        rules::check_manifest(&bad),
+        Vec::<String>::new(),
+        "the Supervisor does"
+    );
     for (key, value) in [
         ("timeout", json!(5)),
         ("services", json!(["mqtt:required"])),
@@ -228,9 +261,24 @@ fn schema_elements_follow_the_supervisors_grammar() {
     assert_eq!(problems, Vec::<String>::new());
     // RE_SCHEMA_ELEMENT, case by case.
     for ok in [
-        "str", "str?", "str(1,)", "str(,64)?", "password(8,)", "int", "int(-5,5)?", "float(.5,1)",
-        "float(-0.5,2.25)?", "bool", "email", "url?", "port", "device", "device?",
-        "device(subsystem=tty)", "match(^[a-z]+$)", "list(v4l2|http|replay)",
+        "str",
+        "str?",
+        "str(1,)",
+        "str(,64)?",
+        "password(8,)",
+        "int",
+        "int(-5,5)?",
+        "float(.5,1)",
+        "float(-0.5,2.25)?",
+        "bool",
+        "email",
+        "url?",
+        "port",
+        "device",
+        "device?",
+        "device(subsystem=tty)",
+        "match(^[a-z]+$)",
+        "list(v4l2|http|replay)",
     ] {
         assert!(parse_element(ok).is_ok(), "{ok} is accepted");
     }
@@ -299,14 +347,25 @@ fn a_fresh_install_on_a_machine_without_a_camera_is_accepted() {
 #[test]
 fn image_recipe_has_the_health_check_labels_and_license() {
     let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
-    let lines: Vec<&str> = dockerfile.lines().filter(|l| !l.trim_start().starts_with('#')).collect();
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
     let text = lines.join("\n");
     assert!(
-        lines.iter().any(|l| l.starts_with("HEALTHCHECK ") && l.ends_with("CMD [\"/healthcheck.sh\"]")),
+        lines
+            .iter()
+            .any(|l| l.starts_with("HEALTHCHECK ") && l.ends_with("CMD [\"/healthcheck.sh\"]")),
         "HEALTHCHECK (the linter's replacement for watchdog)"
     );
-    for label in ["io.hass.name=", "io.hass.description=", "io.hass.type=\"addon\"", "io.hass.arch=\"${BUILD_ARCH}\"",
-                  "io.hass.version=\"${BUILD_VERSION}\"", "org.opencontainers.image.licenses=\"MIT\""] {
+    for label in [
+        "io.hass.name=",
+        "io.hass.description=",
+        "io.hass.type=\"addon\"",
+        "io.hass.arch=\"${BUILD_ARCH}\"",
+        "io.hass.version=\"${BUILD_VERSION}\"",
+        "org.opencontainers.image.licenses=\"MIT\"",
+    ] {
         assert!(text.contains(label), "label {label}");
     }
     // The Supervisor passes BUILD_VERSION and BUILD_ARCH, and BUILD_FROM only from a build.yaml (none here).
@@ -641,7 +700,10 @@ fn the_images_compile_stage_copies_everything_the_source_includes() {
             words[..words.len() - 1].to_vec()
         })
         .collect();
-    assert!(copied.contains(&"src") && copied.contains(&"Cargo.lock"), "{copied:?}");
+    assert!(
+        copied.contains(&"src") && copied.contains(&"Cargo.lock"),
+        "{copied:?}"
+    );
     let mut files = Vec::new();
     rust_files(&repo().join("src"), &mut files);
     let mut included = Vec::new();
@@ -658,7 +720,13 @@ fn the_images_compile_stage_copies_everything_the_source_includes() {
                     .strip_prefix(std::fs::canonicalize(repo()).unwrap())
                     .unwrap()
                     .to_path_buf();
-                let top = in_repo.components().next().unwrap().as_os_str().to_string_lossy().to_string();
+                let top = in_repo
+                    .components()
+                    .next()
+                    .unwrap()
+                    .as_os_str()
+                    .to_string_lossy()
+                    .to_string();
                 assert!(
                     copied.contains(&top.as_str()),
                     "{} includes {} but the compiled stage copies only {copied:?}",

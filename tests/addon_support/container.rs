@@ -221,21 +221,30 @@ impl Container {
             exec chroot "$r" /usr/bin/env -i "$@"
         "#;
         let mut c = Command::new("unshare");
-        c.args(["--mount", "--pid", "--fork", "--propagation", "private", "--", "sh", "-c"])
-            .arg(script)
-            .arg("sh")
-            .arg(&root)
-            .arg(data.path())
-            .arg(&hosts)
-            .arg(tini)
-            .arg(launch.share.map(|p| p.to_path_buf()).unwrap_or_default())
-            .args(&env)
-            .arg("/sbin/docker-init")
-            .arg("--")
-            .args(&cmd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        c.args([
+            "--mount",
+            "--pid",
+            "--fork",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(script)
+        .arg("sh")
+        .arg(&root)
+        .arg(data.path())
+        .arg(&hosts)
+        .arg(tini)
+        .arg(launch.share.map(|p| p.to_path_buf()).unwrap_or_default())
+        .args(&env)
+        .arg("/sbin/docker-init")
+        .arg("--")
+        .args(&cmd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
         let mut child = c.spawn().expect("unshare");
         // stdout and stderr together, as the Supervisor's log shows them.
         let (tx, lines) = mpsc::channel();
@@ -302,7 +311,10 @@ impl Container {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < end, "the container did not stop within {timeout:?}");
+            assert!(
+                Instant::now() < end,
+                "the container did not stop within {timeout:?}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         };
         while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(300)) {
@@ -315,7 +327,15 @@ impl Container {
     pub fn healthcheck(&self, test: &[String]) -> (i32, String) {
         assert_eq!(test[0], "CMD", "exec form: {test:?}");
         let out = Command::new("nsenter")
-            .args(["-t", &self.init_pid.to_string(), "-m", "-p", "-r", "-w", "--"])
+            .args([
+                "-t",
+                &self.init_pid.to_string(),
+                "-m",
+                "-p",
+                "-r",
+                "-w",
+                "--",
+            ])
             .args(["/usr/bin/env", "-i"])
             .args(&self.env)
             .args(&test[1..])
@@ -331,7 +351,15 @@ impl Container {
     /// Runs a command inside the container (its root and namespaces).
     pub fn exec(&self, args: &[&str]) -> Output {
         Command::new("nsenter")
-            .args(["-t", &self.init_pid.to_string(), "-m", "-p", "-r", "-w", "--"])
+            .args([
+                "-t",
+                &self.init_pid.to_string(),
+                "-m",
+                "-p",
+                "-r",
+                "-w",
+                "--",
+            ])
             .args(["/usr/bin/env", "-i"])
             .args(&self.env)
             .args(args)

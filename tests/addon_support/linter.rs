@@ -110,7 +110,9 @@ pub fn lint(m: &Value) -> Vec<String> {
     let defaults = defaults();
     for (key, default) in &defaults {
         if obj.get(*key) == Some(default) {
-            out.push(format!("'{key}' should be removed, it uses a default value"));
+            out.push(format!(
+                "'{key}' should be removed, it uses a default value"
+            ));
         }
     }
     for key in obj.keys() {
@@ -133,7 +135,10 @@ pub fn lint(m: &Value) -> Vec<String> {
             }
         }
     }
-    let truthy = |k: &str| obj.get(k).is_some_and(|v| v != &json!(false) && !v.is_null());
+    let truthy = |k: &str| {
+        obj.get(k)
+            .is_some_and(|v| v != &json!(false) && !v.is_null())
+    };
     if obj.get("ingress") == Some(&json!(true)) {
         if truthy("webui") {
             out.push("'webui' should be removed, Ingress is enabled.".into());
@@ -154,7 +159,10 @@ pub fn lint(m: &Value) -> Vec<String> {
         out.push("'codenotary' is deprecated and no longer used.".into());
     }
     if let Some(devices) = obj.get("devices").and_then(Value::as_array) {
-        if devices.iter().any(|d| d.as_str().is_some_and(|d| d.contains(':'))) {
+        if devices
+            .iter()
+            .any(|d| d.as_str().is_some_and(|d| d.contains(':')))
+        {
             out.push("'devices' uses a deprecated format".into());
         }
     }

@@ -65,9 +65,10 @@ pub fn parse_element(s: &str) -> Result<Element, String> {
         None => (body, None),
     };
     let ok = match (base, arg) {
-        ("bool" | "email" | "url" | "port" | "device" | "str" | "password" | "int" | "float", None) => {
-            true
-        }
+        (
+            "bool" | "email" | "url" | "port" | "device" | "str" | "password" | "int" | "float",
+            None,
+        ) => true,
         // device(subsystem=[a-z]+): lower-case letters only, so no digit (video4linux cannot be named).
         ("device", Some(a)) => a
             .strip_prefix("subsystem=")
@@ -80,7 +81,9 @@ pub fn parse_element(s: &str) -> Result<Element, String> {
         _ => false,
     };
     if !ok {
-        return Err(format!("'{s}' is not a schema element the Supervisor knows"));
+        return Err(format!(
+            "'{s}' is not a schema element the Supervisor knows"
+        ));
     }
     Ok(Element {
         base: base.to_string(),
@@ -177,7 +180,10 @@ fn check_dict(
             t => t,
         };
         if !inner.as_str().is_some_and(|s| s.ends_with('?')) {
-            out.push(format!("Missing option '{k}' in {}", if at.is_empty() { "root" } else { at }));
+            out.push(format!(
+                "Missing option '{k}' in {}",
+                if at.is_empty() { "root" } else { at }
+            ));
         }
     }
 }
@@ -246,8 +252,10 @@ fn check_single(e: &Element, v: &Value, devices: &[&str]) -> Result<(), String> 
         "bool" => match v {
             Value::Bool(_) | Value::Number(_) => Ok(()),
             Value::String(s)
-                if ["1", "true", "yes", "on", "enable", "0", "false", "no", "off", "disable"]
-                    .contains(&s.to_lowercase().as_str()) =>
+                if [
+                    "1", "true", "yes", "on", "enable", "0", "false", "no", "off", "disable",
+                ]
+                .contains(&s.to_lowercase().as_str()) =>
             {
                 Ok(())
             }
@@ -255,7 +263,9 @@ fn check_single(e: &Element, v: &Value, devices: &[&str]) -> Result<(), String> 
         },
         // vol.Url: a scheme and a network location.
         "url" => match v.as_str().and_then(|s| s.split_once("://")) {
-            Some((scheme, rest)) if !scheme.is_empty() && !rest.is_empty() && !rest.starts_with('/') => {
+            Some((scheme, rest))
+                if !scheme.is_empty() && !rest.is_empty() && !rest.starts_with('/') =>
+            {
                 Ok(())
             }
             _ => Err(format!("{v} is not a URL")),
@@ -302,16 +312,20 @@ pub fn check_manifest(m: &Value) -> Vec<String> {
     let s = |k: &str| obj.get(k).and_then(Value::as_str);
     for (k, v) in obj {
         let bad = match k.as_str() {
-            "name" | "description" | "panel_icon" | "panel_title" | "ingress_entry" => !v.is_string(),
+            "name" | "description" | "panel_icon" | "panel_title" | "ingress_entry" => {
+                !v.is_string()
+            }
             // version_tag: AwesomeVersion of the text; a YAML number would not be the same text.
             "version" | "homeassistant" => !v.is_string(),
             "slug" => !s(k).is_some_and(|x| {
                 !x.is_empty()
-                    && x.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+                    && x.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
             }),
             "arch" => !v.as_array().is_some_and(|a| {
                 a.iter().all(|x| {
-                    ["aarch64", "amd64", "armhf", "armv7", "i386"].contains(&x.as_str().unwrap_or(""))
+                    ["aarch64", "amd64", "armhf", "armv7", "i386"]
+                        .contains(&x.as_str().unwrap_or(""))
                 })
             }),
             "url" => !s(k).is_some_and(|x| x.starts_with("https://") || x.starts_with("http://")),
@@ -320,8 +334,8 @@ pub fn check_manifest(m: &Value) -> Vec<String> {
             "boot" => !["auto", "manual", "manual_only"].contains(&s(k).unwrap_or("")),
             "stage" => !["stable", "experimental", "deprecated"].contains(&s(k).unwrap_or("")),
             "init" | "ingress" | "ingress_stream" | "video" | "panel_admin" | "host_network"
-            | "hassio_api" | "homeassistant_api" | "auth_api" | "usb" | "uart" | "udev" | "audio"
-            | "gpio" | "stdin" | "journald" | "tmpfs" => !v.is_boolean(),
+            | "hassio_api" | "homeassistant_api" | "auth_api" | "usb" | "uart" | "udev"
+            | "audio" | "gpio" | "stdin" | "journald" | "tmpfs" => !v.is_boolean(),
             "timeout" => !v.as_i64().is_some_and(|t| (10..=300).contains(&t)),
             "ingress_port" => !v.as_i64().is_some_and(|p| (0..=65535).contains(&p)),
             "services" => !v.as_array().is_some_and(|a| {
@@ -337,14 +351,27 @@ pub fn check_manifest(m: &Value) -> Vec<String> {
             "map" => !v.as_array().is_some_and(|a| {
                 a.iter().all(|x| {
                     let known = [
-                        "data", "config", "ssl", "local_apps", "backup", "share", "media",
-                        "homeassistant_config", "all_app_configs", "app_config", "addons",
-                        "all_addon_configs", "addon_config",
+                        "data",
+                        "config",
+                        "ssl",
+                        "local_apps",
+                        "backup",
+                        "share",
+                        "media",
+                        "homeassistant_config",
+                        "all_app_configs",
+                        "app_config",
+                        "addons",
+                        "all_addon_configs",
+                        "addon_config",
                     ];
-                    x.get("type").and_then(Value::as_str).is_some_and(|t| known.contains(&t))
+                    x.get("type")
+                        .and_then(Value::as_str)
+                        .is_some_and(|t| known.contains(&t))
                         && x.get("read_only").is_none_or(Value::is_boolean)
                         && x.as_object().is_some_and(|o| {
-                            o.keys().all(|k| ["type", "read_only", "path"].contains(&k.as_str()))
+                            o.keys()
+                                .all(|k| ["type", "read_only", "path"].contains(&k.as_str()))
                         })
                 })
             }),
@@ -354,10 +381,11 @@ pub fn check_manifest(m: &Value) -> Vec<String> {
                 !x.contains('@')
                     && !path.contains(':')
                     && path.split('/').all(|c| {
-                        c.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'{')
-                            && c.bytes().all(|b| {
-                                b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-{}".contains(&b)
-                            })
+                        c.bytes().next().is_some_and(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'{'
+                        }) && c.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-{}".contains(&b)
+                        })
                     })
             }),
             "options" => !v.is_object(),
@@ -372,7 +400,9 @@ pub fn check_manifest(m: &Value) -> Vec<String> {
                 }
             }
             other => {
-                out.push(format!("{other}: not a key these tests know (the Supervisor drops unknown keys)"));
+                out.push(format!(
+                    "{other}: not a key these tests know (the Supervisor drops unknown keys)"
+                ));
                 false
             }
         };

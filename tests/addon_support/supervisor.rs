@@ -33,8 +33,15 @@ impl Supervisor {
                 .unwrap()
                 .as_nanos() as u64;
         for i in 0..50u64 {
-            let n = seed.wrapping_mul(6364136223846793005).wrapping_add(i * 1442695040888963407);
-            let ip = std::net::Ipv4Addr::new(127, 100 + (n >> 40) as u8 % 100, (n >> 24) as u8, 2 + (n >> 8) as u8 % 250);
+            let n = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(i * 1442695040888963407);
+            let ip = std::net::Ipv4Addr::new(
+                127,
+                100 + (n >> 40) as u8 % 100,
+                (n >> 24) as u8,
+                2 + (n >> 8) as u8 % 250,
+            );
             if let Ok(l) = TcpListener::bind((ip, 80)) {
                 return (Self::serve(l, status, body), ip);
             }

@@ -16,10 +16,16 @@ use serde_json::Value;
 
 /// The image under test, built once per test binary by scripts/image-build.sh from the binary cargo built
 /// for these tests and the models of ../shared/models (offline); the build's last line (time, size).
+/// `FACEGATE_TEST_IMAGE=NAME` tests an image already built instead.
 pub fn image() -> &'static (String, String) {
     static IMAGE: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     IMAGE.get_or_init(|| {
         remove_stale_containers();
+        // An image built otherwise (e.g. the Dockerfile's own `compiled` stage: scripts/image-build.sh
+        // --tag NAME without --binary) can be put under the same tests instead.
+        if let Ok(tag) = std::env::var("FACEGATE_TEST_IMAGE") {
+            return (tag.clone(), format!("using the prebuilt image {tag}"));
+        }
         let tag = "localhost/facegate-addon:test".to_string();
         let out = Command::new("bash")
             .arg(super::repo().join("scripts/image-build.sh"))

@@ -3,7 +3,10 @@
 #  1. Checks the options (/data/options.json): a bad option stops here with a message naming it.
 #  2. When mqtt.host is empty, asks the Supervisor for its MQTT service (the Mosquitto add-on) and fills in
 #     host, port, username and password.
-#  3. Writes the effective options (readable by root only) and replaces itself with `facegate run`.
+#  3. Says in the log what a fresh install still needs: a USB camera that is not there (the default
+#     /dev/video0 on a machine without one) and the time zone access schedules follow (TZ, from the Supervisor).
+#  4. Writes the effective options (readable by root only) and replaces itself with `facegate run`.
+# The image runs this under Docker's init (`init: true`), which passes the Supervisor's environment on.
 # Overridable for tests and native runs: FACEGATE_OPTIONS, FACEGATE_BIN, FACEGATE_RUNTIME_DIR, SUPERVISOR_URL.
 set -euo pipefail
 
@@ -20,6 +23,21 @@ if [ ! -r "$options" ]; then
 fi
 # Every problem at once, each naming its option (the same validation `facegate run` does).
 "$facegate" config check --options "$options" >/dev/null
+
+# A v4l2 camera whose device is missing: facegate starts anyway (its status in Home Assistant says
+# "disconnected" and it retries, so a camera plugged in later is picked up), but the log says what to set.
+jq -r '.cameras | to_entries[] | select(.value.source.type == "v4l2")
+       | "\(.key)\t\(.value.name)\t\(.value.source.device // "")"' "$options" |
+  while IFS=$'\t' read -r i name device; do
+    if [ ! -c "$device" ]; then
+      log "camera '$name': $device is not a video device here; plug in a USB camera, or set option cameras[$i].source (type http with the url of an MJPEG stream or JPEG snapshot, or v4l2 with the device of your camera)"
+    fi
+  done
+if [ -n "${TZ:-}" ]; then
+  log "time zone $TZ (access schedules follow it)"
+else
+  log "TZ is not set: access schedules follow UTC"
+fi
 
 host="$(jq -r '.mqtt.host // ""' "$options")"
 umask 077

@@ -4,6 +4,8 @@
 #   models  scripts/fetch-models.sh ROOT/opt/facegate/models [LOCAL_DIR]: the same sha256-checked provisioning;
 #           LOCAL_DIR (e.g. ../shared/models) stands in for the download where there is no internet ("models")
 #   final   addon/run.sh as ROOT/run.sh, and a Supervisor-style ROOT/data/options.json     (final stage + /data)
+# The image itself is built and run by scripts/image-build.sh and tests/addon_image.rs; this native form stays
+# for quick runs of the start script against a test build.
 #   start   ROOT/run.sh with the paths pointed into ROOT (exec: its exit code is the add-on's)
 #
 # usage: scripts/addon-native.sh ROOT --options FILE [--profile release|dev | --binary FILE] [--models-from DIR]

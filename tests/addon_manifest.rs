@@ -1,18 +1,22 @@
-//! The add-on manifest (`config.yaml`) against facegate's own configuration: every option facegate reads is in
-//! the schema with the right type and optionality, and nothing else is; the schema's ranges are exactly the
-//! ones facegate enforces; the defaults are a valid configuration (and pass the Supervisor's rules); and the
-//! translations name and describe every option.
+//! The add-on manifest (`config.yaml`) against the Supervisor's and the add-on linter's own rules
+//! (re-implemented from their source in `addon_support::{rules, linter}`, which cite file and version), and
+//! against facegate's own configuration: every option facegate reads is in the schema with the right type and
+//! optionality, and nothing else is; the schema's ranges are exactly the ones facegate enforces; the defaults
+//! are a valid configuration that the Supervisor accepts on a machine without any camera; the translations
+//! name and describe every option; the image recipe has the health check and labels the linter asks for.
 
 mod addon_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use addon_support::{element, leaves, load_yaml, range, repo, supervisor_check};
+use addon_support::{
+    element, leaves, linter, load_yaml, parse_element, range, repo, rules, supervisor_check,
+};
 use facegate::config::{
     AccessLevel, BoardConfig, CameraConfig, GateConfig, LiftConfig, MqttConfig, Secret,
     ServiceConfig, SourceConfig,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// Every secret in the populated configuration has this value, so its leaves can be told apart.
 const SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
@@ -121,12 +125,17 @@ fn manifest_follows_the_add_on_conventions() {
     assert!(m["description"].as_str().unwrap().len() > 40);
     assert!(m["url"].as_str().unwrap().starts_with("https://"));
     assert_eq!(m["arch"], serde_json::json!(["aarch64", "amd64"]));
-    assert!(m["image"].as_str().unwrap().contains("{arch}"));
-    // The base image's s6-overlay /init must be PID 1 (see the Dockerfile).
-    assert_eq!(m["init"], false);
+    // Not published yet: the Supervisor builds the Dockerfile (with `image` set it would only pull).
+    assert!(m.get("image").is_none(), "image: {}", m["image"]);
+    // Docker's init (the default, `init: true`) is PID 1 of the Debian-slim image (see the Dockerfile).
+    assert!(m.get("init").is_none());
+    assert_eq!(m["stage"], "experimental");
+    assert_eq!(m["homeassistant"], "2025.10.0");
     assert_eq!(m["ingress"], true);
+    // ingress_port is left at the Supervisor's default (8099, `_SCHEMA_APP_CONFIG`), facegate's HTTP port.
+    assert!(m.get("ingress_port").is_none());
     assert_eq!(
-        m["ingress_port"], m["options"]["http"]["port"],
+        m["options"]["http"]["port"], 8099,
         "ingress reaches facegate's HTTP port"
     );
     assert!(m["panel_icon"].as_str().unwrap().starts_with("mdi:"));
@@ -147,13 +156,10 @@ fn manifest_follows_the_add_on_conventions() {
         "description",
         "url",
         "arch",
-        "image",
-        "init",
-        "startup",
-        "boot",
+        "stage",
+        "homeassistant",
         "timeout",
         "ingress",
-        "ingress_port",
         "ingress_stream",
         "panel_icon",
         "panel_title",
@@ -166,6 +172,209 @@ fn manifest_follows_the_add_on_conventions() {
     for k in m.as_object().unwrap().keys() {
         assert!(known.contains(&k.as_str()), "unexpected manifest key {k}");
     }
+}
+
+#[test]
+fn the_supervisor_accepts_the_manifest_and_the_linter_finds_nothing() {
+    let m = manifest();
+    assert_eq!(rules::check_manifest(&m), Vec::<String>::new());
+    assert_eq!(linter::lint(&m), Vec::<String>::new());
+
+    // What made the Supervisor skip the add-on, and what the linter reported, is caught by these checks.
+    let mut old = m.clone();
+    old["schema"]["cameras"][0]["source"]["device"] = json!("device(subsystem=video4linux)?");
+    assert_eq!(
+        rules::check_manifest(&old),
+        ["schema cameras[].source.device: 'device(subsystem=video4linux)?' is not a schema element the Supervisor knows"]
+    );
+    for (key, value, message) in [
+        (
+            "boot",
+            json!("auto"),
+            "'boot' should be removed, it uses a default value",
+        ),
+        (
+            "startup",
+            json!("application"),
+            "'startup' should be removed, it uses a default value",
+        ),
+        (
+            "ingress_port",
+            json!(8099),
+            "'ingress_port' should be removed, it uses a default value",
+        ),
+        (
+            "init",
+            json!(true),
+            "'init' should be removed, it uses a default value",
+        ),
+        (
+            "watchdog",
+            json!("http://[HOST]:[PORT:8099]/health"),
+            "'watchdog', is obsolete. Use the native Docker HEALTHCHECK directive instead.",
+        ),
+        (
+            "startup_delay",
+            json!(5),
+            "Additional properties are not allowed ('startup_delay' was unexpected)",
+        ),
+    ] {
+        let mut bad = m.clone();
+        bad[key] = value;
+        assert_eq!(linter::lint(&bad), [message], "{key}");
+    }
+    let mut bad = m.clone();
+    bad["map"][0]["type"] = json!("app_config");
+    assert_eq!(
+        linter::lint(&bad).len(),
+        1,
+        "the linter does not know app_config yet"
+    );
+    assert_eq!(
+        rules::check_manifest(&bad),
+        Vec::<String>::new(),
+        "the Supervisor does"
+    );
+    for (key, value) in [
+        ("timeout", json!(5)),
+        ("services", json!(["mqtt:required"])),
+        ("stage", json!("beta")),
+        ("image", json!("ghcr.io/facegate/{arch}-facegate:0.1.0")),
+    ] {
+        let mut bad = m.clone();
+        bad[key] = value.clone();
+        assert_eq!(
+            rules::check_manifest(&bad),
+            [format!("{key}: {value} is not accepted")],
+            "{key}"
+        );
+    }
+    let mut ok = m.clone();
+    ok["image"] = json!("ghcr.io/facegate/{arch}-facegate");
+    assert_eq!(rules::check_manifest(&ok), Vec::<String>::new());
+}
+
+#[test]
+fn schema_elements_follow_the_supervisors_grammar() {
+    let mut problems = Vec::new();
+    rules::check_schema(&manifest()["schema"], "", &mut problems);
+    assert_eq!(problems, Vec::<String>::new());
+    // RE_SCHEMA_ELEMENT, case by case.
+    for ok in [
+        "str",
+        "str?",
+        "str(1,)",
+        "str(,64)?",
+        "password(8,)",
+        "int",
+        "int(-5,5)?",
+        "float(.5,1)",
+        "float(-0.5,2.25)?",
+        "bool",
+        "email",
+        "url?",
+        "port",
+        "device",
+        "device?",
+        "device(subsystem=tty)",
+        "match(^[a-z]+$)",
+        "list(v4l2|http|replay)",
+    ] {
+        assert!(parse_element(ok).is_ok(), "{ok} is accepted");
+    }
+    for bad in [
+        "device(subsystem=video4linux)", // [a-z]+ has no digits: the bug that hid the add-on
+        "device(subsystem=Video)",
+        "string",
+        "int(1.5,2)",
+        "float(1.,2)",
+        "str(-1,)",
+        "list()",
+        "int(1,2",
+        "bool??",
+    ] {
+        assert!(parse_element(bad).is_err(), "{bad} is refused");
+    }
+    let mut problems = Vec::new();
+    rules::check_schema(&json!({"a": [["str"]]}), "", &mut problems);
+    assert_eq!(problems, ["schema a: a list may not directly hold a list"]);
+}
+
+#[test]
+fn a_fresh_install_on_a_machine_without_a_camera_is_accepted() {
+    // The Supervisor checks a `device` option against the host's hardware: a default /dev/video0 of type
+    // `device` would stop every install on a machine without a USB camera ("Device '/dev/video0' does not
+    // exist"). The camera is a plain path: facegate starts, says in the log what to set, and its camera status
+    // in Home Assistant reads "disconnected" until a camera is there (tests/addon_image.rs shows both).
+    let m = manifest();
+    assert_eq!(m["schema"]["cameras"][0]["source"]["device"], "str?");
+    assert_eq!(
+        rules::check_options(&m["schema"], &m["options"], &[]),
+        Vec::<String>::new()
+    );
+    let mut typed = m["schema"].clone();
+    typed["cameras"][0]["source"]["device"] = json!("device?");
+    assert_eq!(
+        rules::check_options(&typed, &m["options"], &[]),
+        ["cameras[].source.device: Device '/dev/video0' does not exist"]
+    );
+    assert_eq!(
+        rules::check_options(&typed, &m["options"], &["/dev/video0"]),
+        Vec::<String>::new()
+    );
+    // The Supervisor's other refusals, on the shipped defaults.
+    let mut o = m["options"].clone();
+    o["vision"]["threads"] = json!(65);
+    o["mqtt"]["port"] = json!(0);
+    o["http"]["token"] = json!(null);
+    o["storage"].as_object_mut().unwrap().remove("database");
+    o.as_object_mut().unwrap().remove("liveness");
+    o["cameras"][0]["source"]["type"] = json!("rtsp");
+    let mut got = rules::check_options(&m["schema"], &o, &[]);
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "Missing option 'liveness' in root",
+            "cameras[].source.type: \"rtsp\" is not one of [\"v4l2\", \"http\", \"replay\"]",
+            "http.token: Missing required option (null)",
+            "mqtt.port: 0 is not a port",
+            "vision.threads: 65 is outside 0..64",
+        ]
+    );
+}
+
+#[test]
+fn image_recipe_has_the_health_check_labels_and_license() {
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let lines: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    let text = lines.join("\n");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("HEALTHCHECK ") && l.ends_with("CMD [\"/healthcheck.sh\"]")),
+        "HEALTHCHECK (the linter's replacement for watchdog)"
+    );
+    for label in [
+        "io.hass.name=",
+        "io.hass.description=",
+        "io.hass.type=\"addon\"",
+        "io.hass.arch=\"${BUILD_ARCH}\"",
+        "io.hass.version=\"${BUILD_VERSION}\"",
+        "org.opencontainers.image.licenses=\"MIT\"",
+    ] {
+        assert!(text.contains(label), "label {label}");
+    }
+    // The Supervisor passes BUILD_VERSION and BUILD_ARCH, and BUILD_FROM only from a build.yaml (none here).
+    assert!(text.contains("ARG BUILD_FROM=docker.io/library/debian:trixie-slim"));
+    assert!(!repo().join("build.yaml").exists() && !repo().join("build.json").exists());
+    assert_eq!(lines.last().copied(), Some("CMD [\"/run.sh\"]"));
+    let license = std::fs::read_to_string(repo().join("LICENSE")).unwrap();
+    assert!(license.starts_with("MIT License\n"));
+    assert_eq!(env!("CARGO_PKG_LICENSE"), "MIT");
 }
 
 #[test]
@@ -457,4 +666,76 @@ fn store_files_are_where_the_supervisor_looks() {
     assert_eq!(r["name"], "facegate");
     assert_eq!(r["url"], manifest()["url"]);
     assert!(r["maintainer"].is_string());
+}
+
+/// Files under `dir` ending in `.rs`, recursively.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+#[test]
+fn the_images_compile_stage_copies_everything_the_source_includes() {
+    // The Dockerfile's `compiled` stage builds from a partial copy of the repository; a file the source
+    // includes at compile time but the stage does not copy breaks every user's install (it did: demo/media).
+    // The tests build the image from a prebuilt binary, so this is checked here without compiling.
+    let dockerfile = std::fs::read_to_string(repo().join("Dockerfile")).unwrap();
+    let stage: Vec<&str> = dockerfile
+        .lines()
+        .skip_while(|l| !l.ends_with(" AS compiled"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("FROM "))
+        .collect();
+    let copied: Vec<&str> = stage
+        .iter()
+        .filter_map(|l| l.strip_prefix("COPY "))
+        .flat_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words[..words.len() - 1].to_vec()
+        })
+        .collect();
+    assert!(
+        copied.contains(&"src") && copied.contains(&"Cargo.lock"),
+        "{copied:?}"
+    );
+    let mut files = Vec::new();
+    rust_files(&repo().join("src"), &mut files);
+    let mut included = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        for macro_name in ["include_bytes!(\"", "include_str!(\""] {
+            for (i, _) in text.match_indices(macro_name) {
+                let rest = &text[i + macro_name.len()..];
+                let rel = &rest[..rest.find('"').unwrap()];
+                let target = f.parent().unwrap().join(rel);
+                let target = std::fs::canonicalize(&target)
+                    .unwrap_or_else(|e| panic!("{}: {rel}: {e}", f.display()));
+                let in_repo = target
+                    .strip_prefix(std::fs::canonicalize(repo()).unwrap())
+                    .unwrap()
+                    .to_path_buf();
+                let top = in_repo
+                    .components()
+                    .next()
+                    .unwrap()
+                    .as_os_str()
+                    .to_string_lossy()
+                    .to_string();
+                assert!(
+                    copied.contains(&top.as_str()),
+                    "{} includes {} but the compiled stage copies only {copied:?}",
+                    f.display(),
+                    in_repo.display()
+                );
+                included.push(in_repo);
+            }
+        }
+    }
+    assert!(included.len() >= 3, "{included:?}");
 }

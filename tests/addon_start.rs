@@ -20,6 +20,8 @@ use facegate::ha::discovery::ENTITIES;
 use serde_json::{json, Value};
 
 const TOKEN: &str = "supervisor-token-123";
+/// run.sh's first line when TZ is set (run_script sets it).
+const TZ_LINE: &str = "[facegate add-on] time zone Europe/Berlin (access schedules follow it)\n";
 
 fn options(mqtt_host: &str) -> Value {
     json!({
@@ -62,6 +64,7 @@ fn run_script(options: &Value, supervisor: Option<&Supervisor>) -> (Output, Opti
         .env("FACEGATE_OPTIONS", &file)
         .env("FACEGATE_BIN", &wrapper)
         .env("FACEGATE_RUNTIME_DIR", dir.path().join("run"))
+        .env("TZ", "Europe/Berlin")
         .env_remove("SUPERVISOR_TOKEN")
         .env_remove("SUPERVISOR_URL");
     if let Some(s) = supervisor {
@@ -111,8 +114,9 @@ fn broker_set_in_the_options_is_used_as_is() {
     let opts = options("broker.lan");
     let (out, effective) = run_script(&opts, Some(&supervisor));
     assert!(
-        stderr(&out)
-            .starts_with("[facegate add-on] MQTT broker from the options: broker.lan:1883\n"),
+        stderr(&out).starts_with(&format!(
+            "{TZ_LINE}[facegate add-on] MQTT broker from the options: broker.lan:1883\n"
+        )),
         "{}",
         stderr(&out)
     );
@@ -132,7 +136,7 @@ fn no_broker_anywhere_stops_the_add_on_saying_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "[facegate add-on] option mqtt.host is empty and there is no Supervisor to ask (SUPERVISOR_TOKEN is not set); set mqtt.host\n"
+        format!("{TZ_LINE}[facegate add-on] option mqtt.host is empty and there is no Supervisor to ask (SUPERVISOR_TOKEN is not set); set mqtt.host\n")
     );
     assert_eq!(effective, None);
 
@@ -145,7 +149,7 @@ fn no_broker_anywhere_stops_the_add_on_saying_what_to_do() {
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(
         stderr(&out),
-        "[facegate add-on] option mqtt.host is empty and the Supervisor has no MQTT broker to offer (Service not enabled); install the Mosquitto broker add-on or set mqtt.host\n"
+        format!("{TZ_LINE}[facegate add-on] option mqtt.host is empty and the Supervisor has no MQTT broker to offer (Service not enabled); install the Mosquitto broker add-on or set mqtt.host\n")
     );
     assert_eq!(effective, None);
     assert_eq!(

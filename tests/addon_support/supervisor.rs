@@ -1,5 +1,7 @@
 //! A stand-in for the Supervisor's services API on a local port: answers `GET /services/mqtt` with a fixed
-//! status and body, and records each request's path and Authorization header.
+//! status and body, and records each request's path and Authorization header. [`Supervisor::start_as_host`]
+//! serves on port 80 of a loopback address of its own, so an image can reach it as `http://supervisor` (its
+//! /etc/hosts names that address), exactly the URL an add-on uses.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -20,7 +22,34 @@ pub struct Supervisor {
 impl Supervisor {
     /// Serves `status` with the JSON `body` to every request, until the test process ends.
     pub fn start(status: u16, body: serde_json::Value) -> Supervisor {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::serve(TcpListener::bind("127.0.0.1:0").unwrap(), status, body)
+    }
+
+    /// As [`Supervisor::start`], on port 80 of a free address 127.x.y.z (needs root); returns the address too.
+    pub fn start_as_host(status: u16, body: serde_json::Value) -> (Supervisor, std::net::Ipv4Addr) {
+        let seed = std::process::id() as u64
+            ^ std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64;
+        for i in 0..50u64 {
+            let n = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(i * 1442695040888963407);
+            let ip = std::net::Ipv4Addr::new(
+                127,
+                100 + (n >> 40) as u8 % 100,
+                (n >> 24) as u8,
+                2 + (n >> 8) as u8 % 250,
+            );
+            if let Ok(l) = TcpListener::bind((ip, 80)) {
+                return (Self::serve(l, status, body), ip);
+            }
+        }
+        panic!("no free 127.x.y.z:80 for the stand-in Supervisor (is this test running as root?)");
+    }
+
+    fn serve(listener: TcpListener, status: u16, body: serde_json::Value) -> Supervisor {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let requests = Arc::new(Mutex::new(Vec::new()));
         let seen = requests.clone();

@@ -55,6 +55,12 @@ fn replay_prints_events_and_the_audit_log_lists_the_decision() {
     assert_eq!(d["verdict"]["kind"], "spoof");
     assert_eq!(d["person"], PERSON);
     assert_eq!(d["gate"], "front");
+    // The decision says why, in the rule's words.
+    let why = d["why"].as_str().unwrap_or_default();
+    assert!(
+        why.starts_with(&format!("{PERSON} (confidence ")) && why.contains(", not live: "),
+        "{d}"
+    );
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(
         stderr.contains("replay: 20 frames (0 bad, 0 dropped)"),

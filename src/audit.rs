@@ -106,12 +106,11 @@ impl Audit {
         if now.duration_since(self.last_prune).unwrap_or_default() >= PRUNE_EVERY {
             self.prune(now)?;
         }
-        let (verdict, reason, actions): (&str, Option<&str>, &[Action]) = match &d.verdict {
-            Verdict::Granted { actions } => ("granted", None, actions),
-            Verdict::NotifyOnly => ("notify_only", None, &[]),
-            Verdict::Denied { reason } => ("denied", Some(reason), &[]),
-            Verdict::Unknown => ("unknown", None, &[]),
-            Verdict::Spoof => ("spoof", None, &[]),
+        let verdict = d.verdict.kind().as_str();
+        let (reason, actions): (Option<&str>, &[Action]) = match &d.verdict {
+            Verdict::Granted { actions } => (None, actions),
+            Verdict::Denied { reason } => (Some(reason), &[]),
+            _ => (None, &[]),
         };
         self.conn.execute(
             "INSERT INTO audit (time, gate, track, person, confidence, liveness, verdict, reason, actions)

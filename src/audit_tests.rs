@@ -9,6 +9,7 @@ fn decision(verdict: Verdict, age: Duration) -> Decision {
         confidence: 0.9,
         liveness: 0.8,
         verdict,
+        why: "test".into(),
         at: SystemTime::now() - age,
     }
 }

@@ -31,6 +31,7 @@ impl Default for VisionConfig {
     }
 }
 
+mod convert;
 mod secret;
 mod service;
 

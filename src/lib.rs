@@ -11,11 +11,12 @@
 //!   [`vision::weights`] the model-file readers. [`vision::FaceAnalyzer`] runs them all on one image.
 //! - [`models`]: the model manifest (source, licence, sha256) and verified loading of model files.
 //! - [`gallery`]: enrolled people and their embeddings in SQLite, and open-set matching.
-//! - [`pipeline`]: one camera's live pipeline (tracking, liveness, matching, policy): frames in, events out.
-//!   [`track`] follows faces across frames and gathers their evidence; [`liveness`] tells a live face from a
-//!   photo or a screen (blinks against the face's own baseline, passive anti-spoof, motion).
+//! - [`pipeline`]: one camera's live pipeline: frames in, evidence out. [`pipeline::track`] follows faces
+//!   across frames and gathers their evidence; [`pipeline::liveness`] tells a live face from a photo or a
+//!   screen (blinks against the face's own baseline, passive anti-spoof, motion).
 //! - [`settings`]: live settings Home Assistant can change while facegate runs.
-//! - [`decide`]: the decision a gate takes about a face, the seam every output (MQTT, ESPHome, audit) reads.
+//! - [`decide`]: the one access rule (evidence -> verdict and why), the policy and cooldowns it uses, and the
+//!   decision every output (MQTT, ESPHome, audit) reads.
 //! - [`audit`]: the audit log of decisions in SQLite (`facegate events`).
 //! - [`ha`]: Home Assistant over MQTT: discovery payloads declared as data, and the broker connection.
 //! - [`esphome`]: the native-API client of the ESP32 lock and lift boards, their drivers (commands with a
@@ -43,11 +44,9 @@ pub mod gallery;
 pub mod ha;
 pub mod http;
 pub mod imageio;
-pub mod liveness;
 pub mod models;
 pub mod outputs;
 pub mod pipeline;
 pub mod service;
 pub mod settings;
-pub mod track;
 pub mod vision;

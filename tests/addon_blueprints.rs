@@ -54,7 +54,7 @@ const AUTOMATIONS: &str = r#"
 fn discover(client: &rumqttc::Client) {
     let device = json!({"identifiers": ["bp_door"], "name": "BP door"});
     let event = json!({"name": "Access", "unique_id": "bp_door_access", "object_id": "bp_door_access",
-        "state_topic": "bp/door/access", "event_types": ["granted", "denied", "unknown", "spoof"],
+        "state_topic": "bp/door/access", "event_types": ["granted", "notify_only", "denied", "unknown", "spoof"],
         "device": device});
     let lock = json!({"name": "Lock", "unique_id": "bp_door_lock", "object_id": "bp_door_lock",
         "command_topic": "bp/door/lock/set", "state_topic": "bp/door/lock/state", "device": device});

@@ -305,6 +305,7 @@ async fn a_granted_decision_unlocks_and_calls_the_lift_and_others_never_actuate(
         confidence: 0.9,
         liveness: 0.95,
         verdict,
+        why: "test".into(),
         at: std::time::SystemTime::now(),
     };
     for v in [

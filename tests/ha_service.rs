@@ -87,9 +87,9 @@ fn facegate_run_end_to_end_through_home_assistant() {
     let ev = wait_change(&changes, &enrollment, |s| s["attributes"]["name"] == "Dana");
     assert_eq!(ev["attributes"]["event_type"], "enrolled", "{ev}");
     assert_eq!(ev["attributes"]["samples"], 5);
-    // The next visit is recognised: granted (announce only), the tracker goes home.
+    // The next visit is recognised: notify_only (the level announces only), the tracker goes home.
     let ev = wait_change(&changes, &access, |s| s["attributes"]["person"] == "Dana");
-    assert_eq!(ev["attributes"]["event_type"], "granted");
+    assert_eq!(ev["attributes"]["event_type"], "notify_only");
     assert_eq!(ev["attributes"]["action"], "notify");
     ha.wait_state("device_tracker.dana", T, |s| s["state"] == "home");
     ha.wait_state(&id("last_person"), T, |s| s["state"] == "Dana");
@@ -160,11 +160,11 @@ fn next_access(
 }
 
 /// Issue 3: the match threshold `number` set through HA's `number.set_value` changes facegate's decisions
-/// about the SAME replayed frames of an enrolled person: granted at the default, `unknown` once the threshold
+/// about the SAME replayed frames of an enrolled person: recognised at the default, `unknown` once the threshold
 /// is below every frame's distance (chosen from the distances `facegate identify` measures on those frames),
-/// granted again when set back. A value outside the range is refused by HA (its range is the one facegate's
+/// recognised again when set back. A value outside the range is refused by HA (its range is the one facegate's
 /// discovery declared) and, sent straight to the command topic, by facegate: the state stays, the person is
-/// still granted.
+/// still recognised.
 #[test]
 fn match_threshold_set_in_home_assistant_changes_the_decision() {
     let (broker, ha) = shared();
@@ -221,14 +221,15 @@ fn match_threshold_set_in_home_assistant_changes_the_decision() {
         }
     };
     ha.wait_state(&threshold, T, number_is(default));
-    let granted = |ev: &Value| {
-        ev["attributes"]["event_type"] == "granted" && ev["attributes"]["person"] == "Dana"
+    // (Level `resident` without `actuate` here: recognised is `notify_only`.)
+    let recognised = |ev: &Value| {
+        ev["attributes"]["event_type"] == "notify_only" && ev["attributes"]["person"] == "Dana"
     };
     let unknown = |ev: &Value| {
         ev["attributes"]["event_type"] == "unknown" && ev["attributes"]["person"].is_null()
     };
-    // At the default: granted.
-    next_access(&changes, &access, 0.0, granted);
+    // At the default: recognised.
+    next_access(&changes, &access, 0.0, recognised);
 
     // Out of range through HA: HA refuses the call (the range facegate declared), the state stays.
     let r = ureq::post(&ha.url("/api/services/number/set_value"))
@@ -254,8 +255,8 @@ fn match_threshold_set_in_home_assistant_changes_the_decision() {
     service::wait_log(&log, "outside 0.3..=0.7", 1, T);
     let refused = service::unix_now();
     assert!(number_is(default)(&ha.state(&threshold).unwrap()));
-    // 0.1 would have made Dana unknown: the next visit is still granted.
-    next_access(&changes, &access, refused, granted);
+    // 0.1 would have made Dana unknown: the next visit is still recognised.
+    next_access(&changes, &access, refused, recognised);
 
     // Lowered below every frame's distance: the same frames give `unknown`.
     ha.call_service(
@@ -267,7 +268,7 @@ fn match_threshold_set_in_home_assistant_changes_the_decision() {
     let lowered = service::unix_now();
     next_access(&changes, &access, lowered, unknown);
 
-    // Back to the default: granted again.
+    // Back to the default: recognised again.
     ha.call_service(
         "number",
         "set_value",
@@ -275,7 +276,7 @@ fn match_threshold_set_in_home_assistant_changes_the_decision() {
     );
     ha.wait_state(&threshold, T, number_is(default));
     let raised = service::unix_now();
-    next_access(&changes, &access, raised, granted);
+    next_access(&changes, &access, raised, recognised);
     stop_child(&mut fg, Duration::from_secs(20));
 
     // The audit log saw the same: unknown after the lowering, recognised after raising.
@@ -291,7 +292,7 @@ fn match_threshold_set_in_home_assistant_changes_the_decision() {
         Some("unknown"),
         "{rows:?}"
     );
-    // (Level `resident` without `actuate` here: HA's `granted` is the audit log's `notify_only`.)
+    // The audit log uses the same word as HA.
     assert_eq!(
         verdict_after(raised).as_deref(),
         Some("notify_only"),

@@ -175,6 +175,7 @@ fn decision(track: u64, verdict: Verdict) -> PipelineEvent {
             confidence: 0.9,
             liveness: 0.95,
             verdict,
+            why: "test".into(),
             at: std::time::SystemTime::now(),
         },
     }

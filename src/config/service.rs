@@ -8,6 +8,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::decide::AccessLevel;
+
 use super::{Secret, VisionConfig};
 
 /// Everything `facegate run` needs.
@@ -157,25 +159,6 @@ pub struct LiftConfig {
     pub current_floor: String,
     /// The floors the lift serves, lowest first.
     pub floors: Vec<i32>,
-}
-
-/// An access level: what people with it may do.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct AccessLevel {
-    pub name: String,
-    /// Whether a grant actuates (unlock / call the lift); false = announce only.
-    #[serde(default)]
-    pub actuate: bool,
-    /// Gates (by name) this level opens; empty = all gates.
-    #[serde(default)]
-    pub gates: Vec<String>,
-    /// The floor the lift is called to for people of this level; None = the lift is not called.
-    #[serde(default)]
-    pub floor: Option<i32>,
-    /// Local-time windows in which the level is valid, e.g. "Mon-Fri 08:00-18:00"; empty = always.
-    #[serde(default)]
-    pub schedule: Vec<String>,
 }
 
 /// How liveness is decided for a track.
@@ -431,7 +414,7 @@ impl ServiceConfig {
             }
         }
         // Schedules ("Mon-Fri 08:00-18:00") are parsed by the policy; a typo fails here, naming the option.
-        if let Err(schedule_errors) = crate::decide::Policy::new(&self.access_levels, &self.gates) {
+        if let Err(schedule_errors) = self.policy() {
             errors.extend(schedule_errors);
         }
         if errors.is_empty() {

@@ -1,9 +1,9 @@
 //! The access policy of DESIGN.md: who may do what, where and when.
 //!
-//! A [`Policy`] is built once from the options ([`Policy::from_config`]) and answers, for a recognised live
+//! A [`Policy`] is built once from the access levels and the gates' actions ([`Policy::new`]; the options
+//! become these in `config`, which names the option of every bad schedule) and answers, for a recognised live
 //! person at a gate at a local time, which [`Verdict`] applies: granted with the gate's actions, notify-only,
-//! or denied with a reason a user understands. Schedules ("Mon-Fri 08:00-18:00") are parsed up front so a
-//! typo is a configuration error naming the option, not a door that silently never opens.
+//! or denied with a reason a user understands. The [`rule`](super::rule) asks it; nothing else does.
 //!
 //! Rules, in order: a person whose level is not configured, or whose level is `blocked`, is denied; a level
 //! restricted to some gates is denied elsewhere; a level with a schedule is denied outside it; a level that
@@ -13,145 +13,54 @@
 
 use std::collections::HashMap;
 
-use chrono::{Datelike, Timelike};
+use serde::{Deserialize, Serialize};
 
+use super::schedule::{LocalTime, Window};
 use super::{Action, Verdict};
-use crate::config::{AccessLevel, ConfigError, GateConfig, ServiceConfig};
 
 /// The level that is always denied.
 pub const BLOCKED: &str = "blocked";
 
-/// A weekday and a minute of the day in local time (Monday = 0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LocalTime {
-    pub weekday: u8,
-    pub minute: u16,
+/// An access level as the options write it: what people with it may do. (Owned here, deserialised as part
+/// of the options.)
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLevel {
+    pub name: String,
+    /// Whether a grant actuates (unlock / call the lift); false = announce only.
+    #[serde(default)]
+    pub actuate: bool,
+    /// Gates (by name) this level opens; empty = all gates.
+    #[serde(default)]
+    pub gates: Vec<String>,
+    /// The floor the lift is called to for people of this level; None = the lift is not called.
+    #[serde(default)]
+    pub floor: Option<i32>,
+    /// Local-time windows in which the level is valid, e.g. "Mon-Fri 08:00-18:00"; empty = always.
+    #[serde(default)]
+    pub schedule: Vec<String>,
 }
 
-impl LocalTime {
-    /// The current local time of the machine (TZ or /etc/localtime).
-    pub fn now() -> Self {
-        Self::from_system(std::time::SystemTime::now())
-    }
-
-    /// `t` in the machine's local time zone.
-    pub fn from_system(t: std::time::SystemTime) -> Self {
-        let local: chrono::DateTime<chrono::Local> = t.into();
-        Self {
-            weekday: local.weekday().num_days_from_monday() as u8,
-            minute: (local.hour() * 60 + local.minute()) as u16,
-        }
-    }
+/// What a gate can do on a grant (from its options: the lock on its board, the floors of its lift).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct GateActions {
+    /// The gate's name, as cameras refer to it.
+    pub name: String,
+    /// Object id of the lock to unlock.
+    pub lock: Option<String>,
+    /// Floors the gate's lift serves (None: no lift).
+    pub floors: Option<Vec<i32>>,
 }
 
-const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
-
-/// One window of a schedule: on these weekdays, from `start` to `end` (minutes of the day). A window whose
-/// end is before its start runs overnight and belongs to the day it starts on.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Window {
-    days: [bool; 7],
-    start: u16,
-    end: u16,
-    text: String,
-}
-
-impl Window {
-    /// Parses `"Mon-Fri 08:00-18:00"`, `"Sat,Sun 10:00-14:00"`, `"daily 22:00-06:00"` or `"07:00-09:00"`
-    /// (every day). Day names are English, three letters or full, any case.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = text.split_whitespace().collect();
-        let (days_text, times_text) = match parts.as_slice() {
-            [times] => ("daily", *times),
-            [days, times] => (*days, *times),
-            _ => return Err(format!("'{text}' is not like \"Mon-Fri 08:00-18:00\"")),
-        };
-        let days = parse_days(days_text).map_err(|e| format!("'{text}': {e}"))?;
-        let (start, end) = times_text
-            .split_once('-')
-            .ok_or_else(|| format!("'{text}': '{times_text}' is not a range like 08:00-18:00"))?;
-        let start = parse_clock(start).map_err(|e| format!("'{text}': {e}"))?;
-        let end = parse_clock(end).map_err(|e| format!("'{text}': {e}"))?;
-        if start == end {
-            return Err(format!("'{text}': the window is empty"));
-        }
-        Ok(Self {
-            days,
-            start,
-            end,
-            text: text.trim().to_string(),
-        })
-    }
-
-    /// Whether `t` falls in this window (start inclusive, end exclusive).
-    pub fn contains(&self, t: LocalTime) -> bool {
-        let day = t.weekday as usize % 7;
-        if self.start < self.end {
-            self.days[day] && (self.start..self.end).contains(&t.minute)
-        } else {
-            let yesterday = (day + 6) % 7;
-            (self.days[day] && t.minute >= self.start)
-                || (self.days[yesterday] && t.minute < self.end)
-        }
-    }
-}
-
-fn parse_day(s: &str) -> Result<usize, String> {
-    let lower = s.to_ascii_lowercase();
-    DAYS.iter()
-        .position(|d| lower.len() >= 3 && (lower == *d || full_day(d) == lower))
-        .ok_or_else(|| format!("'{s}' is not a day (Mon, Tue, ... Sun)"))
-}
-
-fn full_day(short: &str) -> &'static str {
-    match short {
-        "mon" => "monday",
-        "tue" => "tuesday",
-        "wed" => "wednesday",
-        "thu" => "thursday",
-        "fri" => "friday",
-        "sat" => "saturday",
-        _ => "sunday",
-    }
-}
-
-fn parse_days(text: &str) -> Result<[bool; 7], String> {
-    let lower = text.to_ascii_lowercase();
-    if lower == "daily" || lower == "*" || lower == "every" {
-        return Ok([true; 7]);
-    }
-    let mut days = [false; 7];
-    for item in text.split(',').filter(|s| !s.is_empty()) {
-        match item.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (parse_day(a)?, parse_day(b)?);
-                let mut d = a;
-                loop {
-                    days[d] = true;
-                    if d == b {
-                        break;
-                    }
-                    d = (d + 1) % 7;
-                }
-            }
-            None => days[parse_day(item)?] = true,
-        }
-    }
-    if days.iter().any(|d| *d) {
-        Ok(days)
-    } else {
-        Err("no day given".into())
-    }
-}
-
-fn parse_clock(s: &str) -> Result<u16, String> {
-    let bad = || format!("'{s}' is not a time like 08:30");
-    let (h, m) = s.split_once(':').ok_or_else(bad)?;
-    let (h, m): (u16, u16) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
-    if m >= 60 || h > 24 || (h == 24 && m != 0) || s.len() > 5 {
-        return Err(bad());
-    }
-    Ok(h * 60 + m)
+/// A schedule window that does not parse: `access_levels[level].schedule[window]`.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("access level {level}, schedule window {window}: {problem}")]
+pub struct ScheduleError {
+    /// Index of the level in the list given to [`Policy::new`].
+    pub level: usize,
+    /// Index of the window in that level's schedule.
+    pub window: usize,
+    pub problem: String,
 }
 
 /// An access level, parsed.
@@ -164,19 +73,11 @@ struct LevelRule {
     schedule: Vec<Window>,
 }
 
-/// What a gate does on a grant.
-#[derive(Clone, Debug, PartialEq, Default)]
-struct GateRule {
-    lock: Option<String>,
-    /// Floors the gate's lift serves (None: no lift).
-    floors: Option<Vec<i32>>,
-}
-
 /// The whole policy: access levels and gate actions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     levels: HashMap<String, LevelRule>,
-    gates: HashMap<String, GateRule>,
+    gates: HashMap<String, GateActions>,
 }
 
 impl Default for Policy {
@@ -187,13 +88,8 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// The policy of the options; every bad schedule string is a [`ConfigError`] naming its option.
-    pub fn from_config(config: &ServiceConfig) -> Result<Self, Vec<ConfigError>> {
-        Self::new(&config.access_levels, &config.gates)
-    }
-
     /// A policy from levels and gates (built-in levels when `levels` is empty).
-    pub fn new(levels: &[AccessLevel], gates: &[GateConfig]) -> Result<Self, Vec<ConfigError>> {
+    pub fn new(levels: &[AccessLevel], gates: &[GateActions]) -> Result<Self, Vec<ScheduleError>> {
         let mut errors = Vec::new();
         let mut rules = HashMap::new();
         if levels.is_empty() {
@@ -215,8 +111,9 @@ impl Policy {
             for (j, text) in level.schedule.iter().enumerate() {
                 match Window::parse(text) {
                     Ok(w) => schedule.push(w),
-                    Err(problem) => errors.push(ConfigError {
-                        option: format!("access_levels[{i}].schedule[{j}]"),
+                    Err(problem) => errors.push(ScheduleError {
+                        level: i,
+                        window: j,
                         problem,
                     }),
                 }
@@ -239,18 +136,7 @@ impl Policy {
             floor: None,
             schedule: vec![],
         });
-        let gates = gates
-            .iter()
-            .map(|g| {
-                (
-                    g.name.clone(),
-                    GateRule {
-                        lock: g.lock.clone(),
-                        floors: g.lift.as_ref().map(|l| l.floors.clone()),
-                    },
-                )
-            })
-            .collect();
+        let gates = gates.iter().map(|g| (g.name.clone(), g.clone())).collect();
         if errors.is_empty() {
             Ok(Self {
                 levels: rules,
@@ -274,7 +160,7 @@ impl Policy {
             return denied(format!("level '{level}' does not open {gate}"));
         }
         if !rule.schedule.is_empty() && !rule.schedule.iter().any(|w| w.contains(now)) {
-            let windows: Vec<&str> = rule.schedule.iter().map(|w| w.text.as_str()).collect();
+            let windows: Vec<&str> = rule.schedule.iter().map(Window::text).collect();
             return denied(format!(
                 "outside the schedule of level '{level}' ({})",
                 windows.join(", ")
@@ -305,5 +191,141 @@ impl Policy {
 }
 
 #[cfg(test)]
-#[path = "policy_tests.rs"]
-mod tests;
+mod tests {
+    use super::*;
+
+    fn at(weekday: u8, h: u16, m: u16) -> LocalTime {
+        LocalTime {
+            weekday,
+            minute: h * 60 + m,
+        }
+    }
+
+    fn level(
+        name: &str,
+        actuate: bool,
+        gates: &[&str],
+        floor: Option<i32>,
+        sched: &[&str],
+    ) -> AccessLevel {
+        AccessLevel {
+            name: name.into(),
+            actuate,
+            gates: gates.iter().map(|s| s.to_string()).collect(),
+            floor,
+            schedule: sched.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn gates() -> Vec<GateActions> {
+        vec![
+            GateActions {
+                name: "door".into(),
+                lock: Some("front_lock".into()),
+                floors: None,
+            },
+            GateActions {
+                name: "lift".into(),
+                lock: None,
+                floors: Some(vec![0, 1]),
+            },
+        ]
+    }
+
+    #[test]
+    fn bad_schedules_are_errors_naming_the_level_and_window() {
+        for bad in [
+            "Mon-Fry 08:00-18:00",
+            "Mon-Fri 8-18",
+            "Mon 25:00-26:00",
+            "Mon 08:00-08:00",
+            "a b c",
+        ] {
+            let levels = [level("guest", true, &[], None, &["Sat 10:00-12:00", bad])];
+            let errs = Policy::new(&levels, &gates()).unwrap_err();
+            assert_eq!(errs.len(), 1, "{bad}");
+            assert_eq!((errs[0].level, errs[0].window), (0, 1), "{bad}");
+            assert!(
+                errs[0]
+                    .problem
+                    .contains(bad.split_whitespace().next().unwrap()),
+                "{errs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn verdicts_follow_the_rules() {
+        let levels = [
+            level("resident", true, &[], Some(1), &[]),
+            level("guest", true, &["door"], None, &["Mon-Fri 08:00-18:00"]),
+            level("notify", false, &[], None, &[]),
+            level("visitor", true, &[], Some(5), &[]),
+        ];
+        let p = Policy::new(&levels, &gates()).unwrap();
+        let noon = at(2, 12, 0);
+        let unlock = Action::Unlock {
+            lock: "front_lock".into(),
+        };
+        assert_eq!(
+            p.verdict("resident", "door", noon),
+            Verdict::Granted {
+                actions: vec![unlock.clone()]
+            }
+        );
+        assert_eq!(
+            p.verdict("resident", "lift", noon),
+            Verdict::Granted {
+                actions: vec![Action::CallLift { floor: 1 }]
+            }
+        );
+        assert_eq!(
+            p.verdict("guest", "door", noon),
+            Verdict::Granted {
+                actions: vec![unlock]
+            }
+        );
+        let reason = |v: Verdict| match v {
+            Verdict::Denied { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            reason(p.verdict("guest", "lift", noon)),
+            "level 'guest' does not open lift"
+        );
+        assert_eq!(
+            reason(p.verdict("guest", "door", at(5, 12, 0))),
+            "outside the schedule of level 'guest' (Mon-Fri 08:00-18:00)"
+        );
+        assert_eq!(p.verdict("notify", "door", noon), Verdict::NotifyOnly);
+        assert_eq!(reason(p.verdict("blocked", "door", noon)), "blocked");
+        assert_eq!(
+            reason(p.verdict("visitor", "lift", noon)),
+            "the lift at lift does not serve floor 5"
+        );
+        assert_eq!(
+            reason(p.verdict("staff", "door", noon)),
+            "access level 'staff' is not configured"
+        );
+    }
+
+    #[test]
+    fn built_in_levels_without_configuration() {
+        let p = Policy::default();
+        let noon = at(0, 12, 0);
+        // No gate configured: granted with no actions (Home Assistant acts on the event).
+        assert_eq!(
+            p.verdict("resident", "front", noon),
+            Verdict::Granted { actions: vec![] }
+        );
+        assert_eq!(p.verdict("notify", "front", noon), Verdict::NotifyOnly);
+        assert!(matches!(
+            p.verdict("blocked", "front", noon),
+            Verdict::Denied { .. }
+        ));
+        assert!(matches!(
+            p.verdict("guest", "front", noon),
+            Verdict::Denied { .. }
+        ));
+    }
+}

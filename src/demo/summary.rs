@@ -10,13 +10,7 @@ use crate::esphome::ActionOutcome;
 /// The verdict's kind as the MQTT event type names it (`granted`, `notify_only`, `denied`, `unknown`,
 /// `spoof`).
 pub fn verdict_kind(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Granted { .. } => "granted",
-        Verdict::NotifyOnly => "notify_only",
-        Verdict::Denied { .. } => "denied",
-        Verdict::Unknown => "unknown",
-        Verdict::Spoof => "spoof",
-    }
+    v.kind().as_str()
 }
 
 /// One scene of the scenario, after it played.

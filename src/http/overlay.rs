@@ -101,13 +101,7 @@ fn face_colour(face: &FaceInView) -> Rgb<u8> {
 }
 
 fn verdict_text(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Granted { .. } => "granted",
-        Verdict::NotifyOnly => "notify only",
-        Verdict::Denied { .. } => "denied",
-        Verdict::Unknown => "unknown",
-        Verdict::Spoof => "spoof",
-    }
+    v.kind().as_str()
 }
 
 fn verdict_colour(v: &Verdict) -> Rgb<u8> {

@@ -1,32 +1,25 @@
-//! [`Pipeline`]: one camera's frames through tracking, liveness, matching and the access policy.
+//! [`Pipeline`]: one camera's frames through tracking, liveness and matching, into evidence for the decision.
 //!
 //! Per frame: every face is analysed (box, FaceMesh, embedding, anti-spoof), associated with a track, and
 //! adds its evidence there: a weighted identity vote, its eye aspect ratio, its anti-spoof score. Events are
 //! emitted when something changes (a track starts or ends, a blink completes, the identity or the liveness
-//! verdict settles or changes), and a track gets its one decision as soon as the evidence allows:
-//! - a known person once liveness is reached (granted / notify-only / denied by the [`Policy`]), or `spoof`
-//!   when liveness fails (passive score too low, a frozen image, or no blink in the window when required);
-//! - an unknown face after [`UNKNOWN_AFTER`] of consistently unknown votes (so a person whose first frames are
-//!   blurred is not written off as unknown), `spoof` instead when the passive check fails.
-//!
-//! Decisions honour the per-person-and-gate cooldown. Every duration is media time (`Frame::pts`).
+//! verdict settles or changes). Each undecided track's [`Evidence`] then goes to the gate's [`Decider`], which
+//! applies the one access rule of [`crate::decide::rule`] (and the policy and cooldown); the pipeline only
+//! publishes what it answers. Every duration is media time (`Frame::pts`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::enroll::Enrollment;
+use super::liveness::BlinkParams;
+use super::track::{Track, TrackParams, Tracker};
 use super::{FaceInView, FrameReport, PipelineEvent};
 use crate::capture::Frame;
 use crate::config::LivenessConfig;
-use crate::decide::{Cooldowns, Decision, LocalTime, Policy, Verdict};
-use crate::gallery::{GalleryError, MatchParams, Quality, SharedGallery};
-use crate::liveness::{BlinkParams, LiveVerdict};
+use crate::decide::{Decider, Evidence, LiveVerdict, LocalTime, Outcome, Policy, Rule};
+use crate::gallery::{GalleryError, MatchParams, Matcher, Quality, SharedGallery};
 use crate::settings::{LiveSettings, SettingsHandle};
-use crate::track::{Identity, Track, TrackParams, Tracker};
 use crate::vision::{AnalyzeOptions, AnalyzedFace, CropPadding, FaceAnalyzer, VisionError};
-
-/// How long a track must have been consistently unknown before the unknown decision is taken.
-pub const UNKNOWN_AFTER: Duration = Duration::from_millis(1500);
 
 /// Why a frame could not be processed.
 #[derive(Debug, thiserror::Error)]
@@ -39,14 +32,13 @@ pub enum PipelineError {
 
 /// The live pipeline of one camera / gate.
 pub struct Pipeline {
-    gate: String,
     analyzer: Arc<FaceAnalyzer>,
     gallery: SharedGallery,
-    policy: Policy,
     settings: SettingsHandle,
     liveness: LivenessConfig,
     tracker: Tracker,
-    cooldowns: Cooldowns,
+    /// The gate's decision: the rule, the policy and the cooldowns.
+    decider: Decider,
     enrollment: Option<Enrollment>,
     /// Local time used by the policy; replaced in tests.
     clock: fn(SystemTime) -> LocalTime,
@@ -62,15 +54,14 @@ impl Pipeline {
         liveness: LivenessConfig,
     ) -> Self {
         let cooldown = Duration::from_secs_f32(liveness.cooldown_s.max(0.0));
+        let decider = Decider::new(gate, Rule::new(liveness.min_frames), policy, cooldown);
         Self {
-            gate,
             analyzer,
             gallery,
-            policy,
             settings,
             liveness,
             tracker: Tracker::new(TrackParams::default(), BlinkParams::default()),
-            cooldowns: Cooldowns::new(cooldown),
+            decider,
             enrollment: None,
             clock: LocalTime::from_system,
         }
@@ -84,7 +75,7 @@ impl Pipeline {
 
     /// The gate this pipeline decides for.
     pub fn gate(&self) -> &str {
-        &self.gate
+        self.decider.gate()
     }
 
     /// Starts collecting samples of the single face in view for `name`; the outcome arrives as a
@@ -163,13 +154,9 @@ impl Pipeline {
                     t: b.pts.as_secs_f64(),
                 });
             }
-            if enrolling {
-                // The person enrolling is not decided about (they are not in the gallery yet).
-                tr.decided = true;
-            }
         }
         for &i in &update.assigned {
-            self.evaluate(i, frame, &settings, &mut report.events);
+            self.evaluate(i, frame, &settings, &matcher, enrolling, &mut report.events);
         }
         if let Some(e) = self.enrollment.as_mut() {
             if let Some(ev) = e.step(frame, &faces, &self.gallery) {
@@ -206,19 +193,29 @@ impl Pipeline {
         events
     }
 
-    /// Announces changes of identity and liveness of track `i`, and takes its decision when it is due.
+    /// Announces changes of identity and liveness of track `i`, and asks the decider while it is undecided.
     fn evaluate(
         &mut self,
         i: usize,
         frame: &Frame,
         settings: &LiveSettings,
+        matcher: &Matcher,
+        enrolling: bool,
         events: &mut Vec<PipelineEvent>,
     ) {
         let t = frame.pts.as_secs_f64();
-        let min_frames = self.liveness.min_frames.max(1);
+        let local_time = (self.clock)(frame.wall);
         let tr = self.tracker.track_mut(i);
-        let identity = tr.votes.identity().filter(|_| tr.frames >= min_frames);
-        if let Some(id) = &identity {
+        let ev = evidence(
+            tr,
+            frame,
+            settings,
+            &self.liveness,
+            matcher,
+            local_time,
+            enrolling,
+        );
+        if let Some(id) = self.decider.rule().settled(&ev) {
             if tr.announced_identity.as_ref() != Some(&id.person) {
                 tr.announced_identity = Some(id.person.clone());
                 events.push(PipelineEvent::Recognition {
@@ -231,14 +228,7 @@ impl Pipeline {
                 });
             }
         }
-        let verdict = tr.liveness.verdict(
-            &self.liveness,
-            settings.require_blink,
-            settings.antispoof_threshold,
-            tr.first_pts,
-            frame.pts,
-        );
-        let (live, score, reason) = match &verdict {
+        let (live, score, reason) = match &ev.liveness {
             LiveVerdict::Pending => (None, 0.0, String::new()),
             LiveVerdict::Live { score, reason } => (Some(true), *score, reason.clone()),
             LiveVerdict::NotLive { score, reason } => (Some(false), *score, reason.clone()),
@@ -260,70 +250,19 @@ impl Pipeline {
         if tr.decided {
             return;
         }
-        let Some(id) = identity else { return };
-        let verdict = match (&id.person, live) {
-            (Some(_), Some(false)) => Verdict::Spoof,
-            (Some(person), Some(true)) => {
-                let level = self
-                    .gallery
-                    .matcher()
-                    .access_level(person)
-                    .unwrap_or("")
-                    .to_string();
-                self.policy
-                    .verdict(&level, &self.gate, (self.clock)(frame.wall))
+        let outcome = self.decider.decide(tr.id, &ev, frame.pts, frame.wall);
+        tr.decided = outcome.is_final();
+        match outcome {
+            Outcome::Decided(decision) => events.push(PipelineEvent::Decision {
+                frame: frame.seq,
+                t,
+                decision,
+            }),
+            Outcome::CooledDown { verdict, .. } => {
+                tracing::debug!(track = tr.id, verdict = %verdict.kind(), "decision skipped: cooldown");
             }
-            (Some(_), None) => return,
-            (None, _) if frame.pts.saturating_sub(tr.first_pts) < UNKNOWN_AFTER => return,
-            // Unknown faces are not held up by a blink window: the passive checks alone tell photo from face.
-            (None, _) => match tr.liveness.verdict(
-                &self.liveness,
-                false,
-                settings.antispoof_threshold,
-                tr.first_pts,
-                frame.pts,
-            ) {
-                LiveVerdict::Pending => return,
-                LiveVerdict::Live { .. } => Verdict::Unknown,
-                LiveVerdict::NotLive { .. } => Verdict::Spoof,
-            },
-        };
-        let passive = tr.liveness.passive_score();
-        self.decide(i, &id, passive, verdict, frame, events);
-    }
-
-    fn decide(
-        &mut self,
-        i: usize,
-        id: &Identity,
-        liveness: f32,
-        verdict: Verdict,
-        frame: &Frame,
-        events: &mut Vec<PipelineEvent>,
-    ) {
-        let tr = self.tracker.track_mut(i);
-        tr.decided = true;
-        let track_id = tr.id;
-        if !self
-            .cooldowns
-            .try_take(&self.gate, id.person.as_deref(), frame.pts)
-        {
-            tracing::debug!(track = track_id, person = ?id.person, "decision skipped: cooldown");
-            return;
+            Outcome::Wait(_) | Outcome::Never { .. } => {}
         }
-        events.push(PipelineEvent::Decision {
-            frame: frame.seq,
-            t: frame.pts.as_secs_f64(),
-            decision: Decision {
-                gate: self.gate.clone(),
-                track_id,
-                person: id.person.clone(),
-                confidence: id.confidence,
-                liveness,
-                verdict,
-                at: frame.wall,
-            },
-        });
     }
 
     /// A track ended (the face left).
@@ -334,6 +273,45 @@ impl Pipeline {
             t: track.last_pts.as_secs_f64(),
             frames: track.frames,
         });
+    }
+}
+
+/// What track `tr` shows now, for the decision: its votes, liveness (under the configured policy, and passive
+/// only), frames, age, the recognised person's access level, the local time.
+fn evidence(
+    tr: &Track,
+    frame: &Frame,
+    settings: &LiveSettings,
+    cfg: &LivenessConfig,
+    matcher: &Matcher,
+    local_time: LocalTime,
+    enrolling: bool,
+) -> Evidence {
+    let identity = tr.votes.identity();
+    let access_level = identity
+        .as_ref()
+        .and_then(|id| id.person.as_deref())
+        .and_then(|p| matcher.access_level(p))
+        .map(str::to_string);
+    let verdict = |require_blink: bool| {
+        tr.liveness.verdict(
+            cfg,
+            require_blink,
+            settings.antispoof_threshold,
+            tr.first_pts,
+            frame.pts,
+        )
+    };
+    Evidence {
+        identity,
+        frames: tr.frames,
+        seen_for: frame.pts.saturating_sub(tr.first_pts),
+        liveness: verdict(settings.require_blink),
+        passive: verdict(false),
+        liveness_score: tr.liveness.passive_score(),
+        access_level,
+        local_time,
+        enrolling,
     }
 }
 

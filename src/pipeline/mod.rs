@@ -1,22 +1,29 @@
-//! The live pipeline of one camera: frames in, events out.
+//! The live pipeline of one camera: frames in, evidence out, decisions published.
 //!
-//! A [`crate::capture::FrameSource`] yields frames; the pipeline (issue 5: tracking, liveness, matching,
-//! policy) turns each frame into a [`FrameReport`]: what is in view now (for the live view and the "face
-//! present" state) and the [`PipelineEvent`]s that happened (for `facegate replay --json`, Home Assistant, the
-//! audit log and the ESPHome drivers). This file is the seam: outputs depend on these types, not on how the
-//! pipeline computes them.
+//! A [`crate::capture::FrameSource`] yields frames; the pipeline (tracking, liveness, matching) turns each
+//! frame into a [`FrameReport`]: what is in view now (for the live view and the "face present" state) and the
+//! [`PipelineEvent`]s that happened (for `facegate replay --json`, Home Assistant, the audit log and the
+//! ESPHome drivers). This file is the seam: outputs depend on these types, not on how the pipeline computes
+//! them.
 //!
-//! The computation: [`Pipeline`] in `engine.rs` (tracking, liveness, matching, policy per frame) and the
-//! camera enrollment in `enroll.rs`; [`run`] drives a pipeline from a frame source (replay, tests).
+//! The computation: [`track`] follows faces across frames and gathers their evidence (identity votes,
+//! [`liveness`]: blinks against the face's own baseline, passive anti-spoof, motion); [`Pipeline`] in
+//! `engine.rs` runs the networks on each frame, feeds the tracks and hands each track's evidence to the
+//! gate's [`crate::decide::Decider`], which decides. The camera enrollment is in `enroll.rs`; [`run`] drives
+//! a pipeline from a frame source (replay, tests).
 
+mod blink;
 mod engine;
 mod enroll;
+pub mod liveness;
 mod run;
+pub mod track;
 
 use serde::Serialize;
 
+pub use crate::decide::UNKNOWN_AFTER;
 pub use crate::gallery::SharedGallery;
-pub use engine::{Pipeline, PipelineError, UNKNOWN_AFTER};
+pub use engine::{Pipeline, PipelineError};
 pub use run::{percentile, run, RunError, RunStats};
 
 use crate::decide::Decision;

@@ -10,8 +10,22 @@ use super::detect::Detector;
 use super::embed::Embedder;
 use super::landmarks::FaceMesh;
 use super::{align, Detection, FaceObservation, Result};
-use crate::config::VisionConfig;
 use crate::models::ModelStore;
+
+/// How the analyzer runs its networks (the options' `vision` section converts into this).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AnalyzerOptions {
+    /// Minimum detector score for a face.
+    pub detect_threshold: f32,
+}
+
+impl Default for AnalyzerOptions {
+    fn default() -> Self {
+        Self {
+            detect_threshold: super::detect::DEFAULT_SCORE_THRESHOLD,
+        }
+    }
+}
 
 /// How to treat images that may be tight face crops (a face filling the whole picture, as in ID photos and
 /// face datasets), which the detector, trained on scenes, often misses.
@@ -57,29 +71,30 @@ pub struct FaceAnalyzer {
     pub facemesh: FaceMesh,
     pub embedder: Embedder,
     pub antispoof: AntiSpoof,
-    pub config: VisionConfig,
+    pub options: AnalyzerOptions,
 }
 
 impl FaceAnalyzer {
-    /// Load every model (sha256-checked) from `store`.
-    pub fn load(store: &ModelStore, config: &VisionConfig) -> Result<Self> {
+    /// Load every model (sha256-checked) from `store`; `options` as [`AnalyzerOptions`] or anything that
+    /// converts into them (the options' `&VisionConfig`).
+    pub fn load(store: &ModelStore, options: impl Into<AnalyzerOptions>) -> Result<Self> {
         Ok(Self {
             detector: Detector::load(store)?,
             facemesh: FaceMesh::load(store)?,
             embedder: Embedder::load(store)?,
             antispoof: AntiSpoof::load(store)?,
-            config: config.clone(),
+            options: options.into(),
         })
     }
 
     /// Faces in `img` at the configured detector threshold, best first.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Detection>> {
-        self.detector.detect(img, self.config.detect_threshold)
+        self.detector.detect(img, self.options.detect_threshold)
     }
 
     /// Faces in `img`, with tight crops handled as `padding` says.
     pub fn detect_padded(&self, img: &RgbImage, padding: CropPadding) -> Result<Vec<Detection>> {
-        let t = self.config.detect_threshold;
+        let t = self.options.detect_threshold;
         match padding {
             CropPadding::Never => self.detector.detect(img, t),
             CropPadding::Always => self.detector.detect_crop(img, t),

@@ -16,7 +16,7 @@ pub mod weights;
 mod analyzer;
 mod types;
 
-pub use analyzer::{AnalyzeOptions, AnalyzedFace, CropPadding, FaceAnalyzer};
+pub use analyzer::{AnalyzeOptions, AnalyzedFace, AnalyzerOptions, CropPadding, FaceAnalyzer};
 pub use types::{BBox, Detection, Embedding, FaceObservation, Landmarks, EMBEDDING_DIM};
 
 /// Everything that can go wrong inside the vision stage.

@@ -147,6 +147,7 @@ pub fn decision(gate: &str, verdict: Verdict, person: Option<&str>) -> FrameRepo
         confidence: 0.9,
         liveness: 0.95,
         verdict,
+        why: "test".into(),
         at: SystemTime::now(),
     };
     FrameReport {

@@ -67,6 +67,7 @@ fn report(gate: &str, verdict: Verdict, person: Option<&str>) -> FrameReport {
                 confidence: 0.9,
                 liveness: 0.9,
                 verdict,
+                why: "test".into(),
                 at: SystemTime::now(),
             },
         }],

@@ -6,14 +6,10 @@ use serde_json::{json, Value};
 use crate::decide::{Action, Decision, Verdict};
 use crate::esphome::driver::{ActionOutcome, DriverAction, OutcomeKind};
 
-/// The access event type of a verdict (`granted` also for notify-only: HA automations see who arrived).
+/// The access event type of a verdict: the one word list of [`crate::decide::VerdictKind`] (a notify-only
+/// verdict is `notify_only`, so an automation that unlocks on `granted` never fires for it).
 pub fn event_type(v: &Verdict) -> &'static str {
-    match v {
-        Verdict::Granted { .. } | Verdict::NotifyOnly => "granted",
-        Verdict::Denied { .. } => "denied",
-        Verdict::Unknown => "unknown",
-        Verdict::Spoof => "spoof",
-    }
+    v.kind().as_str()
 }
 
 /// What the gate does, in words: `unlock door_lock`, `call_lift 3`, `notify`, `none`.
@@ -127,6 +123,7 @@ mod tests {
             confidence: 0.91234,
             liveness: 0.5,
             verdict,
+            why: "test".into(),
             at: UNIX_EPOCH + Duration::from_millis(1_700_000_000_250),
         }
     }
@@ -163,7 +160,7 @@ mod tests {
         assert_eq!(access_event(&spoof)["event_type"], "spoof");
         assert_eq!(last_person(&spoof)["verdict"], "spoof");
         let notify = decision(Verdict::NotifyOnly, Some("Bob"));
-        assert_eq!(access_event(&notify)["event_type"], "granted");
+        assert_eq!(access_event(&notify)["event_type"], "notify_only");
         assert_eq!(access_event(&notify)["action"], "notify");
         let denied = decision(
             Verdict::Denied {

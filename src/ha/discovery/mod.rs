@@ -17,6 +17,7 @@ use serde_json::{json, Map, Value};
 
 use super::HaError;
 use crate::config::MqttConfig;
+use crate::decide::VerdictKind;
 use crate::settings::{ANTISPOOF_THRESHOLD_RANGE, MATCH_THRESHOLD_RANGE};
 
 mod person;
@@ -165,9 +166,15 @@ pub struct EntitySpec {
     pub icon: Option<&'static str>,
 }
 
-/// The access event types, in the order [`crate::decide::Verdict`] lists them (notify-only counts as granted
-/// without action: HA automations see who arrived).
-pub const ACCESS_EVENT_TYPES: &[&str] = &["granted", "denied", "unknown", "spoof"];
+/// The access event types: every [`VerdictKind`], in its order and words (`notify_only` is its own type, so
+/// HA hears the truth and an automation that unlocks on `granted` does not fire for an announce-only level).
+pub const ACCESS_EVENT_TYPES: &[&str] = &[
+    VerdictKind::Granted.as_str(),
+    VerdictKind::NotifyOnly.as_str(),
+    VerdictKind::Denied.as_str(),
+    VerdictKind::Unknown.as_str(),
+    VerdictKind::Spoof.as_str(),
+];
 
 /// The outcomes of an enrollment requested from HA (attributes: name, samples, reason).
 pub const ENROLLMENT_EVENT_TYPES: &[&str] = &["enrolled", "failed"];

@@ -45,7 +45,7 @@ fn event_access() {
         json!({
             "icon": "mdi:door",
             "state_topic": "facegate/front_door/access/state",
-            "event_types": ["granted", "denied", "unknown", "spoof"],
+            "event_types": ["granted", "notify_only", "denied", "unknown", "spoof"],
         }),
     );
     assert_eq!(payload("access"), want);

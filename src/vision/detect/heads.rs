@@ -9,7 +9,7 @@
 
 use candle_core::Tensor;
 
-use super::net::{HeadRef, LevelOut, Op, Step, HEADS};
+use super::steps::{HeadRef, LevelOut, Op, Step, HEADS};
 use crate::vision::nn;
 
 /// Merges each level's four head layers into one when they are fused pairs reading the same map, read by

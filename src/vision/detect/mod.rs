@@ -19,6 +19,7 @@ mod net;
 mod ops;
 mod plan;
 mod resize;
+mod steps;
 
 use std::path::Path;
 
@@ -116,7 +117,7 @@ impl Detector {
         let input = self.network_input(img)?;
         let maps = self.net.forward(input.tensor)?;
         let mut candidates = Vec::new();
-        for (level, stride) in maps.iter().zip(net::STRIDES) {
+        for (level, stride) in maps.iter().zip(steps::STRIDES) {
             let [cls, obj, bbox, kps] = &level.maps;
             let maps = LevelMaps {
                 stride: stride as f32,

@@ -16,48 +16,9 @@ use std::collections::HashMap;
 
 use candle_core::{Module, Tensor};
 
+use super::steps::{HeadRef, LevelOut, Op, Step, HEADS, STRIDES};
 use crate::vision::nn::{self, Activation, ConvCfg};
 use crate::vision::weights::onnx::{OnnxGraph, OnnxNode};
-
-/// Head kinds in the order the decoder expects them, with their channel counts.
-pub(super) const HEADS: [(&str, usize); 4] = [("cls", 1), ("obj", 1), ("bbox", 4), ("kps", 10)];
-/// Feature strides of the three detection levels.
-pub(super) const STRIDES: [usize; 3] = [8, 16, 32];
-
-pub(super) enum Op {
-    Conv(nn::Conv2d),
-    /// A 1x1 conv and the 3x3 depthwise conv reading only it, fused.
-    PwDw(nn::PointwiseDepthwise),
-    Relu,
-    MaxPool {
-        kernel: usize,
-        stride: usize,
-    },
-    Upsample(usize),
-    Add(usize),
-    /// `input + nearest_upsample_2x(slot)`: a 2x Resize whose only reader is an Add.
-    Upsample2Add(usize),
-    /// A fused pair applied to `input + nearest_upsample_2x(slot)`, the sum made row by row inside it.
-    UpAddPwDw(nn::PointwiseDepthwise, usize),
-}
-
-impl Op {
-    /// The slot a two-input op reads besides the step's input.
-    pub(super) fn second_input(&self) -> Option<usize> {
-        match self {
-            Op::Add(b) | Op::Upsample2Add(b) | Op::UpAddPwDw(_, b) => Some(*b),
-            _ => None,
-        }
-    }
-}
-
-pub(super) struct Step {
-    pub op: Op,
-    pub input: usize,
-    pub output: usize,
-    /// Slots no later step reads: dropped right after this step to keep peak memory low.
-    pub free: Vec<usize>,
-}
 
 /// A Conv node's parameters, kept until a following Relu has had the chance to be fused into it.
 struct ConvSpec {
@@ -80,31 +41,12 @@ enum Value {
     },
 }
 
-/// One head map of one level: channels `channel..channel + C` of the NCHW tensor in a slot (which holds
-/// `slot_channels` in all: more than C when the level's heads run as one layer), and whether the graph
-/// applies a sigmoid to it.
-#[derive(Clone, Copy)]
-pub(super) struct HeadRef {
-    pub slot: usize,
-    pub channel: usize,
-    pub slot_channels: usize,
-    pub sigmoid: bool,
-}
-
 /// The compiled network.
 pub(super) struct YuNet {
     steps: Vec<Step>,
     slots: usize,
     /// [level][head] in the order of [`STRIDES`] and [`HEADS`].
     heads: [[HeadRef; 4]; 3],
-}
-
-/// Head maps of one level, each channel-major (C, rows, cols) in [`HEADS`] order, sigmoid already applied
-/// where the graph does.
-pub(super) struct LevelOut {
-    pub rows: usize,
-    pub cols: usize,
-    pub maps: [Vec<f32>; 4],
 }
 
 impl YuNet {

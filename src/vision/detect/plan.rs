@@ -1,7 +1,7 @@
 //! Passes over YuNet's compiled steps: fusing neighbours into single layers so that few maps go to memory,
-//! planning when each slot can be freed, and the per-step profile.
+//! planning when each slot can be freed, and whether to profile each step.
 
-use super::net::{HeadRef, Op, Step};
+use super::steps::{HeadRef, Op, Step};
 use crate::vision::nn;
 
 /// Per-step timing on stderr, for finding where the forward pass spends its time: set
@@ -9,38 +9,6 @@ use crate::vision::nn;
 pub(super) fn profiling() -> bool {
     static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *ON.get_or_init(|| std::env::var_os("FACEGATE_PROFILE_YUNET").is_some_and(|v| v == "1"))
-}
-
-impl Op {
-    /// A short name for profiles.
-    pub(super) fn describe(&self) -> String {
-        match self {
-            Op::Conv(c) => {
-                let (cout, cin_g, kh, kw, cfg, _, _) = c.packed_parts();
-                format!(
-                    "conv {kh}x{kw}/{} {}->{cout} g{}",
-                    cfg.stride,
-                    cin_g * cfg.groups,
-                    cfg.groups
-                )
-            }
-            Op::PwDw(l) => {
-                let (cin, cout) = l.channels();
-                let pre = if l.has_input_conv() { "conv+" } else { "" };
-                let pool = if l.pools() { "+pool" } else { "" };
-                format!("{pre}pw+dw{pool} {cin}->{cout}")
-            }
-            Op::Relu => "relu".into(),
-            Op::MaxPool { kernel, stride } => format!("maxpool {kernel}/{stride}"),
-            Op::Upsample(f) => format!("upsample x{f}"),
-            Op::Add(_) => "add".into(),
-            Op::Upsample2Add(_) => "upsample2+add".into(),
-            Op::UpAddPwDw(l, _) => {
-                let (cin, cout) = l.channels();
-                format!("upsample2+add+pw+dw {cin}->{cout}")
-            }
-        }
-    }
 }
 
 /// Replaces each 1x1 conv whose only reader is the next step, a 3x3 depthwise conv, by the fused pair;

@@ -6,11 +6,13 @@
 //! missed detection or two does not split one visit into two decisions.
 //!
 //! Each [`Track`] carries its evidence: identity votes ([`Votes`], weighted by face size, sharpness, pose and
-//! detector score, so a sharp frontal frame counts more than a blurred profile), and its [`Liveness`].
+//! detector score, so a sharp frontal frame counts more than a blurred profile), and its [`Liveness`]. The
+//! [`crate::decide`] rule judges that evidence; nothing here decides.
 
 use std::time::Duration;
 
-use crate::liveness::{BlinkParams, Liveness};
+use super::liveness::{BlinkParams, Liveness};
+use crate::decide::Identity;
 use crate::vision::{BBox, Detection};
 
 /// Association and lifetime parameters.
@@ -34,24 +36,32 @@ impl Default for TrackParams {
     }
 }
 
+/// The votes of one candidate (a person, or unknown) in a track.
+#[derive(Clone, Debug)]
+struct Tally {
+    /// The person, or `None` for unknown.
+    person: Option<String>,
+    /// Sum of the vote weights.
+    weight: f32,
+    /// Sum of weight x distance over the votes that had a distance.
+    distance_sum: f32,
+    /// Sum of the weights of those votes.
+    distance_weight: f32,
+}
+
+impl Tally {
+    /// Weighted mean distance, when any vote had one.
+    fn distance(&self) -> Option<f32> {
+        (self.distance_weight > 0.0).then(|| self.distance_sum / self.distance_weight)
+    }
+}
+
 /// The identity votes of a track.
 #[derive(Clone, Debug, Default)]
 pub struct Votes {
-    /// (person or unknown, weight, weighted distance sum, distance weight).
-    tally: Vec<(Option<String>, f32, f32, f32)>,
+    tally: Vec<Tally>,
     total: f32,
     frames: u32,
-}
-
-/// A track's current identity.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Identity {
-    /// The person, or `None` for unknown.
-    pub person: Option<String>,
-    /// The winner's share of the vote weight, in [0, 1].
-    pub confidence: f32,
-    /// Weighted mean distance of the winner's votes (nearest person's distance for unknown).
-    pub distance: Option<f32>,
 }
 
 /// Share of the vote a person needs; below it the track is unknown.
@@ -68,13 +78,18 @@ impl Votes {
         self.total += w;
         self.frames += 1;
         let (dw, ds) = distance.map_or((0.0, 0.0), |d| (w, d * w));
-        match self.tally.iter_mut().find(|t| t.0 == person) {
+        match self.tally.iter_mut().find(|t| t.person == person) {
             Some(t) => {
-                t.1 += w;
-                t.2 += ds;
-                t.3 += dw;
+                t.weight += w;
+                t.distance_sum += ds;
+                t.distance_weight += dw;
             }
-            None => self.tally.push((person, w, ds, dw)),
+            None => self.tally.push(Tally {
+                person,
+                weight: w,
+                distance_sum: ds,
+                distance_weight: dw,
+            }),
         }
     }
 
@@ -88,23 +103,22 @@ impl Votes {
         let best = self
             .tally
             .iter()
-            .filter(|t| t.0.is_some())
-            .max_by(|a, b| a.1.total_cmp(&b.1));
-        let share = |t: &(Option<String>, f32, f32, f32)| t.1 / self.total;
-        let dist = |t: &(Option<String>, f32, f32, f32)| (t.3 > 0.0).then(|| t.2 / t.3);
+            .filter(|t| t.person.is_some())
+            .max_by(|a, b| a.weight.total_cmp(&b.weight));
+        let share = |t: &Tally| t.weight / self.total;
         match best {
             Some(t) if share(t) >= MIN_VOTE_SHARE => Some(Identity {
-                person: t.0.clone(),
+                person: t.person.clone(),
                 confidence: share(t),
-                distance: dist(t),
+                distance: t.distance(),
             }),
             _ if self.frames == 0 => None,
             _ => {
-                let unknown = self.tally.iter().find(|t| t.0.is_none());
+                let unknown = self.tally.iter().find(|t| t.person.is_none());
                 Some(Identity {
                     person: None,
                     confidence: unknown.map_or(0.0, share),
-                    distance: unknown.and_then(dist),
+                    distance: unknown.and_then(Tally::distance),
                 })
             }
         }
@@ -271,5 +285,79 @@ fn size_ratio(a: &BBox, b: &BBox) -> f32 {
 }
 
 #[cfg(test)]
-#[path = "track_tests.rs"]
-mod tests;
+mod tests {
+    use super::*;
+
+    fn det(x: f32, y: f32, size: f32) -> Detection {
+        let kp = |dx: f32, dy: f32| [x + dx * size, y + dy * size];
+        Detection {
+            bbox: BBox {
+                x,
+                y,
+                w: size,
+                h: size,
+            },
+            score: 0.9,
+            keypoints: [
+                kp(0.3, 0.4),
+                kp(0.7, 0.4),
+                kp(0.5, 0.6),
+                kp(0.35, 0.8),
+                kp(0.65, 0.8),
+            ],
+        }
+    }
+
+    fn ms(v: u64) -> Duration {
+        Duration::from_millis(v)
+    }
+
+    #[test]
+    fn faces_keep_their_tracks_and_tracks_end_after_the_gap() {
+        let mut t = Tracker::new(TrackParams::default(), BlinkParams::default());
+        let u = t.update(0, ms(0), &[det(10.0, 10.0, 100.0), det(300.0, 10.0, 100.0)]);
+        assert_eq!(u.started, vec![0, 1]);
+        let ids: Vec<u64> = t.tracks().iter().map(|t| t.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+        // Listed in the other order and moved a little: same tracks.
+        let u = t.update(
+            1,
+            ms(100),
+            &[det(305.0, 12.0, 100.0), det(14.0, 10.0, 100.0)],
+        );
+        assert!(u.started.is_empty() && u.ended.is_empty());
+        assert_eq!(t.tracks()[u.assigned[0]].id, 2);
+        assert_eq!(t.tracks()[u.assigned[1]].id, 1);
+        // A fast step with little overlap still follows by keypoints; a different size does not.
+        let u = t.update(2, ms(200), &[det(60.0, 10.0, 100.0)]);
+        assert_eq!(t.tracks()[u.assigned[0]].id, 1);
+        assert_eq!(t.tracks()[u.assigned[0]].frames, 3);
+        // Track 2 missing for less than the gap survives, then ends.
+        let u = t.update(3, ms(800), &[det(62.0, 10.0, 100.0)]);
+        assert!(u.ended.is_empty());
+        let u = t.update(4, ms(1000), &[det(64.0, 10.0, 100.0)]);
+        assert_eq!(u.ended.iter().map(|t| t.id).collect::<Vec<_>>(), vec![2]);
+        let u = t.update(5, ms(1100), &[det(64.0, 10.0, 40.0)]);
+        assert_eq!(u.started.len(), 1);
+        assert_eq!(t.tracks()[u.assigned[0]].id, 3);
+    }
+
+    #[test]
+    fn votes_weigh_frames_and_need_a_clear_share() {
+        let mut v = Votes::default();
+        assert_eq!(v.identity(), None);
+        v.add(Some("ann".into()), Some(0.40), 1.0);
+        v.add(None, Some(0.60), 0.2);
+        v.add(Some("ann".into()), Some(0.44), 1.0);
+        let id = v.identity().unwrap();
+        assert_eq!(id.person.as_deref(), Some("ann"));
+        assert!((id.confidence - 2.0 / 2.2).abs() < 1e-6);
+        assert!((id.distance.unwrap() - 0.42).abs() < 1e-6);
+        // Heavy unknown frames push the share below the bar: unknown.
+        v.add(None, Some(0.7), 1.0);
+        v.add(Some("bob".into()), Some(0.5), 0.5);
+        let id = v.identity().unwrap();
+        assert_eq!(id.person, None);
+        assert!((id.confidence - 1.2 / 3.7).abs() < 1e-6);
+    }
+}

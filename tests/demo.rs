@@ -64,7 +64,9 @@ async fn watch(
     ready: tokio::sync::oneshot::Sender<()>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Vec<(String, String, bool)> {
-    let o = MqttOptions::new("demo-test-observer", "127.0.0.1", port);
+    let mut o = MqttOptions::new("demo-test-observer", "127.0.0.1", port);
+    // The service publishes the face crop (tens of KB) like every state.
+    o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut events) = AsyncClient::new(o, 64);
     client
         .subscribe("facegate/#", QoS::AtLeastOnce)

@@ -14,7 +14,7 @@ use super::live;
 use super::media::{Media, Shot, Who};
 use super::narrate::Narrator;
 use super::setup::{self, Boards, GATE, RESIDENT_FLOOR};
-use super::summary::{describe_action, verdict_kind, StepResult, Summary, Timings};
+use super::summary::{describe_action, StepResult, Summary, Timings};
 use super::{DemoError, DemoOptions};
 use crate::audit::Audit;
 use crate::capture::{CaptureError, FrameSource};
@@ -477,7 +477,7 @@ impl<'a> Play<'a> {
         let i = self.scene_of(frame);
         self.decisions.insert(id, i);
         let s = &mut self.steps[i];
-        s.verdicts.push(verdict_kind(&d.verdict).to_string());
+        s.verdicts.push(d.verdict.kind().as_str().to_string());
         s.people.push(d.person.clone());
         s.liveness.push(d.liveness);
     }

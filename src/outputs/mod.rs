@@ -221,6 +221,7 @@ mod tests {
                 confidence: 0.0,
                 liveness: 0.9,
                 verdict: Verdict::Unknown,
+                why: "test".into(),
                 at: SystemTime::now(),
             },
         };

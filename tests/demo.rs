@@ -268,7 +268,10 @@ async fn demo_runs_to_its_end_with_the_expected_outcomes_and_mqtt_events() {
 
     // The demo is the service: `facegate run` on a camera of the same name publishes the same topics and
     // payloads (the access event and last person with the same keys).
-    let run = run_messages(&dir.path().join("run"));
+    let run_dir = dir.path().join("run");
+    let run = tokio::task::spawn_blocking(move || run_messages(&run_dir))
+        .await
+        .unwrap();
     compare(&got, &run);
 }
 

@@ -1,50 +1,46 @@
-//! The audit log: every access decision, in the same SQLite file as the gallery, in its own table.
+//! The audit log: every access decision, in the `audit` table of facegate's database ([`crate::store`], which
+//! creates and migrates the table and owns the connection; the service shares one with the gallery).
 //!
-//! It has its own connection (WAL, so it never blocks the gallery's readers) and creates its table with
-//! `CREATE TABLE IF NOT EXISTS`, leaving the gallery's schema versioning alone. A row is written when the
-//! decision is taken ([`Audit::record`]); the outcome of its actions is filled in once they are carried out
-//! ([`Audit::set_outcome`]; `facegate run` writes the JSON list of the ESPHome drivers' `ActionOutcome`s, one
-//! per action, e.g. `[{"gate":"Front","action":"unlock","lock":"door_lock","result":"confirmed",...}]`;
-//! `facegate demo` a sentence). Rows older than the retention are pruned when the log is opened and at most
-//! daily afterwards, as rows are recorded.
+//! A row is written when the decision is taken ([`Audit::record`]); the outcome of its actions is filled in
+//! once they are carried out ([`Audit::set_outcome`]; `facegate run` writes the JSON list of the ESPHome
+//! drivers' `ActionOutcome`s, one per action, e.g.
+//! `[{"gate":"Front","action":"unlock","lock":"door_lock","result":"confirmed",...}]`; `facegate demo` a
+//! sentence). Rows older than the retention are pruned when the log is opened and at most daily afterwards,
+//! as rows are recorded.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection};
+use rusqlite::params;
 use serde::Serialize;
 
 use crate::decide::{Action, Decision, Verdict};
+use crate::store::{Store, StoreError};
 
 /// Why the audit log failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("audit log database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// The database cannot be opened (e.g. it was written by a newer facegate).
+    #[error("audit log: {0}")]
+    Store(StoreError),
     #[error("audit log: cannot encode the decision: {0}")]
     Json(#[from] serde_json::Error),
     #[error("audit log: no row {0}")]
     NoSuchRow(i64),
 }
 
-pub type Result<T, E = AuditError> = std::result::Result<T, E>;
+impl From<StoreError> for AuditError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Sqlite(e) => Self::Sqlite(e),
+            other => Self::Store(other),
+        }
+    }
+}
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS audit (
-    id         INTEGER PRIMARY KEY,
-    time       REAL NOT NULL,          -- unix seconds of the frame the decision was taken on
-    gate       TEXT NOT NULL,
-    track      INTEGER NOT NULL,
-    person     TEXT,                   -- NULL: unknown
-    confidence REAL NOT NULL,
-    liveness   REAL NOT NULL,
-    verdict    TEXT NOT NULL,          -- granted / notify_only / denied / unknown / spoof
-    reason     TEXT,                   -- why denied
-    actions    TEXT NOT NULL,          -- JSON list of actions (granted)
-    outcome    TEXT                    -- filled in by the driver that carried the actions out
-);
-CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
-";
+pub type Result<T, E = AuditError> = std::result::Result<T, E>;
 
 /// Prune at most this often while recording.
 const PRUNE_EVERY: Duration = Duration::from_secs(24 * 3600);
@@ -68,31 +64,27 @@ pub struct AuditRow {
 
 /// The audit log.
 pub struct Audit {
-    conn: Connection,
+    store: Store,
     retention: Duration,
     last_prune: SystemTime,
 }
 
 impl Audit {
-    /// Opens the log in the database at `path` (creating the table), pruning rows older than
+    /// Opens the log in the database at `path` (creating and migrating it), pruning rows older than
     /// `retention_days`.
     pub fn open(path: impl AsRef<Path>, retention_days: u32) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Self::setup(conn, retention_days)
+        Self::new(Store::open(path)?, retention_days)
     }
 
     /// A throw-away log (tests, replays without a database).
     pub fn open_in_memory(retention_days: u32) -> Result<Self> {
-        Self::setup(Connection::open_in_memory()?, retention_days)
+        Self::new(Store::open_in_memory()?, retention_days)
     }
 
-    fn setup(conn: Connection, retention_days: u32) -> Result<Self> {
-        conn.busy_timeout(Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
+    /// The log in an open database (sharing its connection), pruning rows older than `retention_days`.
+    pub fn new(store: Store, retention_days: u32) -> Result<Self> {
         let mut audit = Self {
-            conn,
+            store,
             retention: Duration::from_secs(u64::from(retention_days) * 24 * 3600),
             last_prune: SystemTime::now(),
         };
@@ -112,7 +104,8 @@ impl Audit {
             Verdict::Denied { reason } => (Some(reason), &[]),
             _ => (None, &[]),
         };
-        self.conn.execute(
+        let conn = self.store.conn();
+        conn.execute(
             "INSERT INTO audit (time, gate, track, person, confidence, liveness, verdict, reason, actions)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
@@ -127,12 +120,12 @@ impl Audit {
                 serde_json::to_string(actions)?
             ],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(conn.last_insert_rowid())
     }
 
     /// Records what happened when the decision's actions were carried out.
     pub fn set_outcome(&mut self, id: i64, outcome: &str) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.store.conn().execute(
             "UPDATE audit SET outcome = ?1 WHERE id = ?2",
             params![outcome, id],
         )?;
@@ -147,13 +140,15 @@ impl Audit {
         self.last_prune = now;
         let cutoff = unix(now) - self.retention.as_secs_f64();
         Ok(self
-            .conn
+            .store
+            .conn()
             .execute("DELETE FROM audit WHERE time < ?1", [cutoff])?)
     }
 
     /// The newest `limit` rows, newest first.
     pub fn recent(&self, limit: usize) -> Result<Vec<AuditRow>> {
-        let mut stmt = self.conn.prepare(
+        let conn = self.store.conn();
+        let mut stmt = conn.prepare(
             "SELECT id, time, gate, track, person, confidence, liveness, verdict, reason, actions, outcome
              FROM audit ORDER BY time DESC, id DESC LIMIT ?1",
         )?;

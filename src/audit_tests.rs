@@ -71,12 +71,12 @@ fn shares_the_gallery_file_and_prunes_old_rows_on_open() {
     let rows = a.recent(10).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].verdict, "spoof");
-    // The gallery's tables and schema version are untouched and usable alongside.
-    let version: i64 = Connection::open(&db)
+    // The gallery's tables and the schema version are untouched and usable alongside.
+    let version: i64 = rusqlite::Connection::open(&db)
         .unwrap()
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, crate::store::migrations::LATEST);
     assert_eq!(
         gallery
             .load_matcher(MatchParams::default())

@@ -2,8 +2,6 @@
 //!
 //! The add-on's `config.yaml` options map one-to-one onto these structs; unknown keys are rejected.
 
-use std::path::Path;
-
 use serde::{Deserialize, Serialize};
 
 /// Settings of the vision stage.
@@ -32,39 +30,13 @@ impl Default for VisionConfig {
 }
 
 mod convert;
+mod load;
 mod secret;
 mod service;
 
+pub use load::{explain, load_options, OptionsError};
 pub use secret::Secret;
 pub use service::{
     AccessLevel, BoardConfig, CameraConfig, ConfigError, GateConfig, HttpConfig, LiftConfig,
     LivenessConfig, MqttConfig, ServiceConfig, SourceConfig, StorageConfig,
 };
-
-impl ServiceConfig {
-    /// Reads options JSON from a file (the add-on's `/data/options.json`) and validates it; an unreadable file is
-    /// reported as the option `(options)`.
-    pub fn from_file(path: &Path) -> Result<Self, Vec<ConfigError>> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            vec![ConfigError {
-                option: "(options)".into(),
-                problem: format!("cannot read {}: {e}", path.display()),
-            }]
-        })?;
-        Self::from_json(&text)
-    }
-}
-
-/// What a user sees when options are refused: the file, then one line per problem, each naming its option.
-pub fn explain(path: &Path, errors: &[ConfigError]) -> String {
-    let mut text = format!(
-        "invalid options in {} ({} problem{}):",
-        path.display(),
-        errors.len(),
-        if errors.len() == 1 { "" } else { "s" }
-    );
-    for e in errors {
-        text.push_str(&format!("\n  {e}"));
-    }
-    text
-}

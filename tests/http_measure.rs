@@ -8,12 +8,8 @@ mod http_support;
 
 use std::time::{Duration, Instant};
 
+use facegate::stats::{median, percentile};
 use http_support::*;
-
-fn percentile(v: &mut [f64], p: f64) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[((v.len() - 1) as f64 * p).round() as usize]
-}
 
 /// Resident set size of this process, MiB (Linux).
 fn rss_mib() -> f64 {
@@ -98,8 +94,8 @@ async fn serving_640x480_latency_fps_and_flat_memory() {
         cached.push(t.elapsed().as_secs_f64() * 1e3);
         jpeg_kib = r.body.len() as f64 / 1024.0;
     }
-    let (fresh_med, fresh_p95) = (percentile(&mut fresh, 0.5), percentile(&mut fresh, 0.95));
-    let (cached_med, cached_p95) = (percentile(&mut cached, 0.5), percentile(&mut cached, 0.95));
+    let (fresh_med, fresh_p95) = (median(&fresh), percentile(&fresh, 0.95));
+    let (cached_med, cached_p95) = (median(&cached), percentile(&cached, 0.95));
 
     let at30 = stream_fps(addr, &view, 30, 1, 3.0).await;
     let max1 = stream_fps(addr, &view, 0, 1, 3.0).await;

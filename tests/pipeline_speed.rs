@@ -12,7 +12,8 @@ mod pipeline_support;
 use std::time::{Duration, Instant};
 
 use facegate::decide::Verdict;
-use facegate::pipeline::{percentile, PipelineEvent};
+use facegate::pipeline::PipelineEvent;
+use facegate::stats::percentile;
 use pipeline_support::*;
 
 const FRAMES: u64 = 30;

@@ -15,6 +15,7 @@ use std::process::Command;
 use serde::{Deserialize, Serialize};
 
 use crate::models::ModelStore;
+use crate::stats;
 
 pub use frames::{cover, default_image};
 
@@ -74,9 +75,7 @@ pub struct Stats {
 impl Stats {
     /// Median (mean of the two middle values for an even count) and nearest-rank 95th percentile.
     pub fn from_ms(samples: &[f64]) -> Stats {
-        let mut s = samples.to_vec();
-        s.sort_by(f64::total_cmp);
-        let n = s.len();
+        let n = samples.len();
         if n == 0 {
             return Stats {
                 runs: 0,
@@ -86,18 +85,12 @@ impl Stats {
                 min_ms: f64::NAN,
             };
         }
-        let median_ms = if n % 2 == 1 {
-            s[n / 2]
-        } else {
-            (s[n / 2 - 1] + s[n / 2]) / 2.0
-        };
-        let rank = ((0.95 * n as f64).ceil() as usize).clamp(1, n);
         Stats {
             runs: n,
-            median_ms,
-            p95_ms: s[rank - 1],
-            mean_ms: s.iter().sum::<f64>() / n as f64,
-            min_ms: s[0],
+            median_ms: stats::median(samples),
+            p95_ms: stats::percentile(samples, 0.95),
+            mean_ms: samples.iter().sum::<f64>() / n as f64,
+            min_ms: samples.iter().copied().fold(f64::INFINITY, f64::min),
         }
     }
 }

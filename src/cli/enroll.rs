@@ -1,7 +1,7 @@
 //! `facegate enroll`: check each photo, then store all the good ones in one transaction.
 //!
-//! A photo is accepted when it shows exactly one face that is large and sharp enough and not turned away;
-//! otherwise the file is reported with the reason and the others go on. Nothing is written until every file
+//! A photo is accepted by the one enrollment rule ([`crate::gallery::enroll_rule`]: exactly one face, large and
+//! sharp enough and not turned away); otherwise the file is reported with the reason and the others go on. Nothing is written until every file
 //! has been looked at, and then all accepted photos are written together or not at all.
 
 use std::io::Write;
@@ -12,33 +12,7 @@ use anyhow::Context;
 use super::identify::analyze_file;
 use super::output::error_text;
 use super::{setup, EnrollArgs, GlobalArgs};
-use crate::gallery::quality::QualityIssue;
-use crate::gallery::{EnrollSample, Gallery, Quality, QualityLimits};
-use crate::vision::AnalyzedFace;
-
-/// Why a readable photo is not used for enrollment.
-#[derive(Debug, thiserror::Error)]
-enum Rejection {
-    #[error("no face found")]
-    NoFace,
-    #[error("{0} faces found: an enrollment photo must show only the person")]
-    SeveralFaces(usize),
-    #[error(transparent)]
-    Quality(#[from] QualityIssue),
-}
-
-/// The photo's one face and its quality, or why it is not usable.
-fn check(faces: &[AnalyzedFace], limits: &QualityLimits) -> Result<(usize, Quality), Rejection> {
-    match faces {
-        [] => Err(Rejection::NoFace),
-        [face] => {
-            let q = Quality::measure(&face.observation.detection, &face.chip);
-            q.check(limits)?;
-            Ok((0, q))
-        }
-        many => Err(Rejection::SeveralFaces(many.len())),
-    }
-}
+use crate::gallery::{enrollment_sample, Gallery, QualityLimits, SeenIn};
 
 pub fn run(g: &GlobalArgs, a: &EnrollArgs) -> anyhow::Result<ExitCode> {
     let mut limits = QualityLimits::default();
@@ -61,22 +35,18 @@ pub fn run(g: &GlobalArgs, a: &EnrollArgs) -> anyhow::Result<ExitCode> {
         let verdict = analyze_file(&analyzer, path, a.vision.pad.into())
             .map_err(|e| error_text(&e))
             .and_then(|faces| {
-                check(&faces, &limits)
-                    .map(|(i, q)| (faces[i].observation.embedding.clone(), q))
+                enrollment_sample(&faces, &limits, SeenIn::Photo, name.as_ref())
                     .map_err(|e| e.to_string())
             });
         match verdict {
-            Ok((embedding, quality)) => {
+            Ok(sample) => {
+                let q = &sample.quality;
                 writeln!(
                     out,
                     "ok    {name}: face {:.0} px, sharpness {:.1}, pose {:.2}, quality {:.2}",
-                    quality.face_size, quality.blur, quality.pose, quality.score
+                    q.face_size, q.blur, q.pose, q.score
                 )?;
-                samples.push(EnrollSample {
-                    embedding,
-                    quality,
-                    source: name.into_owned(),
-                });
+                samples.push(sample);
             }
             Err(reason) => {
                 failed += 1;

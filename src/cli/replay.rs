@@ -73,19 +73,10 @@ pub struct EventsArgs {
 }
 
 fn load_options(path: Option<&Path>) -> anyhow::Result<ServiceConfig> {
-    let Some(path) = path else {
-        return Ok(ServiceConfig::default());
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the options {}", path.display()))?;
-    ServiceConfig::from_json(&text).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        anyhow::anyhow!(
-            "invalid options {}:\n  {}",
-            path.display(),
-            lines.join("\n  ")
-        )
-    })
+    match path {
+        Some(path) => Ok(crate::config::load_options(path)?),
+        None => Ok(ServiceConfig::default()),
+    }
 }
 
 pub fn replay(g: &GlobalArgs, a: &ReplayArgs) -> anyhow::Result<ExitCode> {

@@ -12,7 +12,7 @@ use crate::config::{
 };
 use crate::esphome::sim::{key, SimBoard, SimConfig, FLOORS};
 use crate::esphome::EntityState;
-use crate::gallery::{EnrollSample, MatchParams, Quality, QualityLimits, SharedGallery};
+use crate::gallery::{enrollment_sample, MatchParams, QualityLimits, SeenIn, SharedGallery};
 use crate::models::{ModelError, ModelStore};
 use crate::vision::{AnalyzeOptions, CropPadding, FaceAnalyzer, VisionError};
 
@@ -186,8 +186,8 @@ pub struct Enrolled {
     pub offered: usize,
 }
 
-/// Enrolls `who` from the bundled photo's variants (each quality-checked as `facegate enroll` does) into the
-/// gallery in the database `db` (the one the service then opens).
+/// Enrolls `who` from the bundled photo's variants (each checked by the one enrollment rule, as `facegate
+/// enroll` checks photos) into the gallery in the database `db` (the one the service then opens).
 pub fn enroll(
     analyzer: &FaceAnalyzer,
     media: &Media,
@@ -206,20 +206,11 @@ pub fn enroll(
         let faces = analyzer
             .analyze_detailed(img, opts)
             .map_err(|e| DemoError::Vision(e.to_string()))?;
-        let [face] = faces.as_slice() else {
-            tracing::warn!(variant = %name, faces = faces.len(), "enrollment variant skipped");
-            continue;
-        };
-        let q = Quality::measure(&face.observation.detection, &face.chip);
-        if let Err(issue) = q.check(&limits) {
-            tracing::warn!(variant = %name, %issue, "enrollment variant refused");
-            continue;
+        let source = format!("bundled: {} ({name})", who.name());
+        match enrollment_sample(&faces, &limits, SeenIn::Photo, source) {
+            Ok(sample) => samples.push(sample),
+            Err(why) => tracing::warn!(variant = %name, %why, "enrollment variant refused"),
         }
-        samples.push(EnrollSample {
-            embedding: face.observation.embedding.clone(),
-            quality: q,
-            source: format!("bundled: {} ({name})", who.name()),
-        });
     }
     if samples.is_empty() {
         return Err(DemoError::Enroll(

@@ -1,45 +1,24 @@
-//! The gallery's SQLite tables and the transactions on them.
+//! The gallery's view of the database ([`crate::store`]): people and their embeddings, and the transactions
+//! on them.
 //!
-//! WAL mode so the service can read while the CLI enrolls; foreign keys on so removing a person removes their
-//! embeddings; the schema version lives in `PRAGMA user_version` and is migrated forward on open. Every write
-//! is one transaction: a crash or an error half-way leaves the database as it was.
+//! The tables are created and migrated by [`crate::store::migrations`]; the store's connection has foreign keys
+//! on (removing a person removes their embeddings) and `secure_delete` (a removed embedding is overwritten, and
+//! [`Gallery::remove`] empties the write-ahead log after it). Every write is one transaction: a crash or an
+//! error half-way leaves the database as it was.
 
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, OptionalExtension, Transaction};
 
 use super::matcher::{Matcher, PersonModel};
 use super::quality::Quality;
 use super::{GalleryError, Result};
+use crate::store::Store;
 use crate::vision::{Embedding, EMBEDDING_DIM};
 
 /// Access level a newly enrolled person gets.
 pub const DEFAULT_ACCESS_LEVEL: &str = "resident";
-
-/// Schema version this code writes.
-const SCHEMA_VERSION: i64 = 1;
-
-const SCHEMA_V1: &str = "
-CREATE TABLE people (
-    id           INTEGER PRIMARY KEY,
-    name         TEXT NOT NULL UNIQUE,
-    access_level TEXT NOT NULL DEFAULT 'resident',
-    created      INTEGER NOT NULL          -- unix seconds
-);
-CREATE TABLE embeddings (
-    id        INTEGER PRIMARY KEY,
-    person    INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-    vector    BLOB NOT NULL,               -- 128 little-endian f32
-    quality   REAL NOT NULL,               -- 0..1, see gallery::quality
-    face_size REAL NOT NULL,               -- face box side in pixels
-    blur      REAL NOT NULL,               -- variance of the Laplacian on the chip
-    pose      REAL NOT NULL,               -- 0 frontal .. 1 profile
-    source    TEXT,                        -- image the embedding came from
-    created   INTEGER NOT NULL
-);
-CREATE INDEX embeddings_person ON embeddings(person);
-";
 
 /// One image's worth of enrollment data.
 #[derive(Clone, Debug)]
@@ -61,43 +40,30 @@ pub struct PersonInfo {
     pub created: i64,
 }
 
-/// The gallery database.
+/// The people and embeddings tables.
 pub struct Gallery {
-    conn: Connection,
+    store: Store,
 }
 
 impl Gallery {
+    /// The gallery in an open database (sharing its connection).
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
     /// Open (creating if needed) the database at `path` and bring its schema up to date.
     pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        // NORMAL is durable across application crashes in WAL mode; only a power cut can lose the last commit.
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        Self::setup(conn)
+        Ok(Self::new(Store::open(path)?))
     }
 
     /// A throw-away database (tests).
     pub fn open_in_memory() -> Result<Self> {
-        Self::setup(Connection::open_in_memory()?)
+        Ok(Self::new(Store::open_in_memory()?))
     }
 
-    fn setup(mut conn: Connection) -> Result<Self> {
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if version > SCHEMA_VERSION {
-            return Err(GalleryError::SchemaTooNew {
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
-        if version < 1 {
-            let tx = conn.transaction()?;
-            tx.execute_batch(SCHEMA_V1)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-            tx.commit()?;
-        }
-        Ok(Self { conn })
+    /// The database this gallery is in.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Add `samples` to the person `name`, creating the person (with `access_level`, or the default) if new.
@@ -112,7 +78,8 @@ impl Gallery {
         if samples.is_empty() {
             return Err(GalleryError::NothingToEnroll(name.to_string()));
         }
-        let tx = self.conn.transaction()?;
+        let mut conn = self.store.conn();
+        let tx = conn.transaction()?;
         let person = person_id(&tx, name)?;
         let person = match person {
             Some(id) => {
@@ -164,7 +131,8 @@ impl Gallery {
 
     /// Everyone enrolled, by name.
     pub fn people(&self) -> Result<Vec<PersonInfo>> {
-        let mut stmt = self.conn.prepare(
+        let conn = self.store.conn();
+        let mut stmt = conn.prepare(
             "SELECT p.name, p.access_level, p.created, COUNT(e.id)
              FROM people p LEFT JOIN embeddings e ON e.person = p.id
              GROUP BY p.id ORDER BY p.name",
@@ -180,20 +148,24 @@ impl Gallery {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Remove a person and (through the foreign key) all their embeddings.
+    /// Remove a person and (through the foreign key) all their embeddings. Their rows are overwritten in the
+    /// file (`secure_delete`) and the write-ahead log is emptied, so the embeddings cannot be read back from
+    /// the database's bytes.
     pub fn remove(&mut self, name: &str) -> Result<()> {
         let n = self
-            .conn
+            .store
+            .conn()
             .execute("DELETE FROM people WHERE name = ?1", [name])?;
         if n == 0 {
             return Err(GalleryError::NoSuchPerson(name.to_string()));
         }
+        self.store.checkpoint()?;
         Ok(())
     }
 
     /// Change a person's access level (Home Assistant's `select` entity writes here).
     pub fn set_access_level(&mut self, name: &str, level: &str) -> Result<()> {
-        let n = self.conn.execute(
+        let n = self.store.conn().execute(
             "UPDATE people SET access_level = ?1 WHERE name = ?2",
             [level, name],
         )?;
@@ -206,14 +178,16 @@ impl Gallery {
     /// Total number of stored embeddings (all people).
     pub fn embedding_count(&self) -> Result<usize> {
         let n: i64 = self
-            .conn
+            .store
+            .conn()
             .query_row("SELECT COUNT(*) FROM embeddings", [], |r| r.get(0))?;
         Ok(n as usize)
     }
 
     /// Read every person with their embeddings into an in-memory [`Matcher`].
     pub fn load_matcher(&self, params: super::MatchParams) -> Result<Matcher> {
-        let mut stmt = self.conn.prepare(
+        let conn = self.store.conn();
+        let mut stmt = conn.prepare(
             "SELECT p.name, p.access_level, e.vector
              FROM people p JOIN embeddings e ON e.person = p.id
              ORDER BY p.name, e.id",

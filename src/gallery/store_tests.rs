@@ -121,21 +121,28 @@ fn schema_is_versioned_and_wal() {
     let path = dir.path().join("g.db");
     let g = Gallery::open(&path).unwrap();
     let mode: String = g
-        .conn
+        .store()
+        .conn()
         .pragma_query_value(None, "journal_mode", |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");
-    let v: i64 = g
-        .conn
-        .pragma_query_value(None, "user_version", |r| r.get(0))
+    assert_eq!(
+        g.store().schema_version().unwrap(),
+        crate::store::migrations::LATEST
+    );
+    g.store()
+        .conn()
+        .pragma_update(None, "user_version", 99)
         .unwrap();
-    assert_eq!(v, SCHEMA_VERSION);
-    g.conn.pragma_update(None, "user_version", 99).unwrap();
     drop(g);
-    assert!(matches!(
-        Gallery::open(&path),
-        Err(GalleryError::SchemaTooNew { found: 99, .. })
-    ));
+    let err = Gallery::open(&path).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            GalleryError::Store(crate::store::StoreError::SchemaTooNew { found: 99, .. })
+        ),
+        "{err}"
+    );
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! [`GalleryEnroller`]: the ready-made [`Enroller`] for the upload route — the face models and the shared
-//! gallery, with the same rules as `facegate enroll`: exactly one face, large, sharp and frontal enough.
+//! gallery, with the one enrollment rule of `facegate enroll` ([`crate::gallery::enroll_rule`]): exactly one
+//! face, large, sharp and frontal enough.
 //!
 //! An upload adds one image to the person (creating them if new), like `facegate enroll` with one file, so
 //! several photos can be uploaded one by one. Tight crops are padded before detection (`CropPadding::Auto`)
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::enroll::{EnrollSummary, Enroller};
-use crate::gallery::{EnrollSample, Quality, QualityLimits, SharedGallery};
+use crate::gallery::{enrollment_sample, QualityLimits, SeenIn, SharedGallery};
 use crate::vision::{AnalyzeOptions, CropPadding, FaceAnalyzer};
 
 /// Enrolls uploads into `gallery` with `analyzer`.
@@ -46,23 +47,9 @@ impl Enroller for GalleryEnroller {
             .analyzer
             .analyze_detailed(&image, opts)
             .map_err(|e| format!("face analysis failed: {e}"))?;
-        let face = match faces.as_slice() {
-            [] => return Err("no face found".into()),
-            [face] => face,
-            many => {
-                return Err(format!(
-                    "{} faces found: an enrollment photo must show only the person",
-                    many.len()
-                ))
-            }
-        };
-        let quality = Quality::measure(&face.observation.detection, &face.chip);
-        quality.check(&self.limits).map_err(|e| e.to_string())?;
-        let sample = EnrollSample {
-            embedding: face.observation.embedding.clone(),
-            quality,
-            source: "http upload".into(),
-        };
+        let sample = enrollment_sample(&faces, &self.limits, SeenIn::Photo, "http upload")
+            .map_err(|e| e.to_string())?;
+        let quality = sample.quality;
         let embeddings = self
             .gallery
             .enroll(name, None, &[sample])

@@ -1,5 +1,6 @@
 //! Enrollment from the camera (Home Assistant's enroll button): collect several good samples of the single
-//! face in view over the next frames, checked like `facegate enroll` checks photos, then store them.
+//! face in view over the next frames, checked by the one enrollment rule ([`crate::gallery::enroll_rule`]) as
+//! `facegate enroll` checks photos, then store them.
 //!
 //! Samples are taken at least [`SAMPLE_SPACING`] apart so they differ (expression, pose, light) rather than
 //! being one moment copied. The request fails, with the last reason seen, when [`TIMEOUT`] passes without
@@ -9,7 +10,9 @@ use std::time::Duration;
 
 use super::PipelineEvent;
 use crate::capture::Frame;
-use crate::gallery::{EnrollSample, GalleryError, Quality, QualityLimits, SharedGallery};
+use crate::gallery::{
+    enrollment_sample, EnrollSample, GalleryError, QualityLimits, SeenIn, SharedGallery,
+};
 use crate::vision::AnalyzedFace;
 
 /// Samples stored per enrollment.
@@ -81,32 +84,17 @@ impl Enrollment {
                 Err(e) => return Some(self.failed(e)),
             }
         }
-        match faces {
-            [] => self.last_problem = Some("no face in view".into()),
-            [face] => {
-                let due = self
-                    .last_sample
-                    .is_none_or(|t| frame.pts.saturating_sub(t) >= SAMPLE_SPACING);
-                let q = Quality::measure(&face.observation.detection, &face.chip);
-                match q.check(&QualityLimits::default()) {
-                    Err(issue) => self.last_problem = Some(issue.to_string()),
-                    Ok(()) if due => {
-                        self.last_sample = Some(frame.pts);
-                        self.samples.push(EnrollSample {
-                            embedding: face.observation.embedding.clone(),
-                            quality: q,
-                            source: format!("camera frame {}", frame.seq),
-                        });
-                    }
-                    Ok(()) => {}
-                }
+        let due = self
+            .last_sample
+            .is_none_or(|t| frame.pts.saturating_sub(t) >= SAMPLE_SPACING);
+        let source = format!("camera frame {}", frame.seq);
+        match enrollment_sample(faces, &QualityLimits::default(), SeenIn::Camera, source) {
+            Err(why) => self.last_problem = Some(why.to_string()),
+            Ok(sample) if due => {
+                self.last_sample = Some(frame.pts);
+                self.samples.push(sample);
             }
-            many => {
-                self.last_problem = Some(format!(
-                    "{} faces in view: only the person enrolling may be in view",
-                    many.len()
-                ))
-            }
+            Ok(_) => {}
         }
         let timed_out = frame.pts.saturating_sub(started) >= TIMEOUT;
         if self.samples.len() >= SAMPLES || (timed_out && self.samples.len() >= MIN_SAMPLES) {

@@ -54,16 +54,7 @@ impl RunStats {
     }
 }
 
-/// The `q` quantile (nearest rank) of `v`; 0 when empty.
-pub fn percentile(v: &[f64], q: f64) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let i = ((q * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1;
-    s[i]
-}
+pub use crate::stats::percentile;
 
 /// Why a run stopped early.
 #[derive(Debug, thiserror::Error)]

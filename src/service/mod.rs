@@ -47,16 +47,7 @@ pub struct RunOptions {
 
 /// Reads and validates the options file; every problem is listed, naming the option.
 pub fn load_options(path: &Path) -> anyhow::Result<ServiceConfig> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading options {}", path.display()))?;
-    ServiceConfig::from_json(&text).map_err(|errors| {
-        let lines: Vec<String> = errors.iter().map(|e| e.to_string()).collect();
-        anyhow!(
-            "invalid options {}:\n  {}",
-            path.display(),
-            lines.join("\n  ")
-        )
-    })
+    Ok(crate::config::load_options(path)?)
 }
 
 /// Runs the service until a termination signal.
@@ -151,13 +142,13 @@ impl Service {
             threshold: cfg.vision.match_threshold,
             ..MatchParams::default()
         };
-        let gallery = SharedGallery::open(&db, params)
+        // One connection for the gallery, the live settings and the audit log.
+        let database = crate::store::Store::open(&db)
             .with_context(|| format!("opening the database {}", db.display()))?;
-        let store = Arc::new(
-            SettingsStore::open(&db)
-                .with_context(|| format!("settings table in {}", db.display()))?,
-        );
-        let audit = Audit::open(&db, cfg.storage.audit_retention_days)
+        let gallery = SharedGallery::new(crate::gallery::Gallery::new(database.clone()), params)
+            .with_context(|| format!("reading the gallery in {}", db.display()))?;
+        let store = Arc::new(SettingsStore::new(database.clone()));
+        let audit = Audit::new(database, cfg.storage.audit_retention_days)
             .with_context(|| format!("audit log in {}", db.display()))?;
         let analyzer = match opts.analyzer {
             Some(a) => a,

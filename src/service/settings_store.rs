@@ -1,41 +1,37 @@
-//! Live settings persisted in SQLite: one row per camera in the service's database file, in a table of its
-//! own (`ha_live_settings`, created if missing) on a separate connection, so the gallery's schema and
-//! migrations are untouched. A change made in Home Assistant is written at once and restored on start.
+//! Live settings persisted in SQLite: one row per camera in the `ha_live_settings` table of facegate's
+//! database ([`crate::store`] creates and migrates it and owns the connection). A change made in Home
+//! Assistant is written at once and restored on start.
 
 use std::path::Path;
-use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, OptionalExtension};
 
 use crate::ha::bridge::SettingsSink;
 use crate::settings::LiveSettings;
+use crate::store::{Store, StoreError};
 
 /// The settings table.
 pub struct SettingsStore {
-    conn: Mutex<Connection>,
+    store: Store,
 }
 
 impl SettingsStore {
-    pub fn open(path: &Path) -> rusqlite::Result<Self> {
-        let conn = Connection::open(path)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(
-            "CREATE TABLE IF NOT EXISTS ha_live_settings (
-                 device   TEXT PRIMARY KEY,  -- camera slug
-                 settings TEXT NOT NULL,     -- LiveSettings as JSON
-                 updated  INTEGER NOT NULL   -- unix seconds
-             );",
-        )?;
-        Ok(Self {
-            conn: Mutex::new(conn),
-        })
+    /// Opens (creating and migrating) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Ok(Self::new(Store::open(path)?))
+    }
+
+    /// The settings table in an open database (sharing its connection).
+    pub fn new(store: Store) -> Self {
+        Self { store }
     }
 
     /// The persisted settings of `device`, if any and still valid (a row from an older facegate with a value
     /// now out of range is ignored, with a log line, and the options' values used).
     pub fn load(&self, device: &str) -> Option<LiveSettings> {
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        let text: Option<String> = conn
+        let text: Option<String> = self
+            .store
+            .conn()
             .query_row(
                 "SELECT settings FROM ha_live_settings WHERE device = ?1",
                 params![device],
@@ -65,8 +61,7 @@ impl SettingsStore {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
-        conn.execute(
+        self.store.conn().execute(
             "INSERT INTO ha_live_settings (device, settings, updated) VALUES (?1, ?2, ?3)
              ON CONFLICT(device) DO UPDATE SET settings = excluded.settings, updated = excluded.updated",
             params![device, json, now],

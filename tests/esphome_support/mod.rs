@@ -217,8 +217,9 @@ pub fn firmware_lock() -> &'static tokio::sync::Mutex<()> {
     L.get_or_init(|| tokio::sync::Mutex::new(()))
 }
 
-pub fn median_p95(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95))
+pub fn median_p95(v: Vec<f64>) -> (f64, f64) {
+    (
+        facegate::stats::median(&v),
+        facegate::stats::percentile(&v, 0.95),
+    )
 }

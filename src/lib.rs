@@ -27,7 +27,10 @@
 //!   deadline, confirmed by state), and a simulated board for tests and the demo.
 //! - [`http`]: the HTTP server (hyper): health, snapshot and MJPEG live view with the overlay, recent events,
 //!   enrollment by upload; through Home Assistant ingress or with a token.
-//! - [`service`]: `facegate run`, the long-running service wiring cameras, pipeline and outputs together.
+//! - [`outputs`]: the one bounded broadcast of the service's events (frames, decisions, gate outcomes) and the
+//!   outputs that listen to it: gate drivers, audit log, live view (Home Assistant's bridge is in [`ha`]).
+//! - [`service`]: `facegate run` ([`service::Service::start`]): cameras producing events, outputs listening,
+//!   one shutdown.
 //! - [`config`]: options, defaults and validation.
 //! - [`bench`]: latency and memory measurements behind `facegate bench`; [`stats`]: the median and percentiles
 //!   every measurement report uses.
@@ -47,6 +50,7 @@ pub mod ha;
 pub mod http;
 pub mod imageio;
 pub mod models;
+pub mod outputs;
 pub mod pipeline;
 pub mod service;
 pub mod settings;

@@ -64,7 +64,9 @@ async fn watch(
     ready: tokio::sync::oneshot::Sender<()>,
     mut stop: tokio::sync::oneshot::Receiver<()>,
 ) -> Vec<(String, String, bool)> {
-    let o = MqttOptions::new("demo-test-observer", "127.0.0.1", port);
+    let mut o = MqttOptions::new("demo-test-observer", "127.0.0.1", port);
+    // The service publishes the face crop (tens of KB) like every state.
+    o.set_max_packet_size(1 << 20, 1 << 20);
     let (client, mut events) = AsyncClient::new(o, 64);
     client
         .subscribe("facegate/#", QoS::AtLeastOnce)
@@ -263,6 +265,114 @@ async fn demo_runs_to_its_end_with_the_expected_outcomes_and_mqtt_events() {
     assert!(retained
         .iter()
         .any(|(t, p, r)| t == "facegate/availability" && p == "offline" && *r));
+
+    // The demo is the service: `facegate run` on a camera of the same name publishes the same topics and
+    // payloads (the access event and last person with the same keys).
+    let run_dir = dir.path().join("run");
+    let run = tokio::task::spawn_blocking(move || run_messages(&run_dir))
+        .await
+        .unwrap();
+    compare(&got, &run);
+}
+
+/// What `facegate run` publishes (a replay camera "Front door" showing a person nobody enrolled, gate
+/// without a board) on a broker of its own, until it has published an access event and its diagnostics,
+/// then through its SIGTERM shutdown.
+fn run_messages(dir: &std::path::Path) -> Vec<(String, String, bool)> {
+    let broker = mosquitto();
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    common::service::clip_frames(
+        &frames,
+        "blink/liveportrait_driving_d0.mp4",
+        "a",
+        1,
+        30,
+        None,
+    );
+    common::service::grey_frames(&frames, "b", 20, 512, 512);
+    let options = serde_json::json!({
+        "mqtt": {"host": "127.0.0.1", "port": broker.port},
+        "cameras": [{"name": "Front door", "gate": "Front door",
+                     "source": {"type": "replay", "path": frames, "fps": 10, "looped": true}}],
+        "gates": [{"name": "Front door"}],
+        "access_levels": [{"name": "resident"}],
+        "storage": {"database": dir.join("facegate.db")},
+        "http": {"port": common::ha::free_port()},
+    });
+    let path = dir.join("options.json");
+    std::fs::write(&path, options.to_string()).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let observer = rt.spawn(watch(broker.port, ready_tx, stop_rx));
+    rt.block_on(ready_rx).unwrap();
+    let log = dir.join("run.log");
+    let mut fg = common::service::start_facegate(&path, &log);
+    // Until the unknown face's decision and the first diagnostics (every 5 s) are out.
+    let end = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("facegate running") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "facegate run did not start:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_secs(12));
+    common::ha::stop_child(&mut fg, Duration::from_secs(20));
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = stop_tx.send(());
+    rt.block_on(observer).unwrap()
+}
+
+/// The topics (people aside: the run enrolled nobody) and the JSON keys of the access events and the last
+/// person state published by the demo and by `facegate run` are the same; the demo's extra topics are only
+/// the gate-action events of its board (the run's gate has none).
+fn compare(demo: &[(String, String, bool)], run: &[(String, String, bool)]) {
+    use std::collections::BTreeSet;
+    let topics = |m: &[(String, String, bool)]| -> BTreeSet<String> {
+        m.iter()
+            .map(|(t, _, _)| t.clone())
+            .filter(|t| !t.contains("people"))
+            .collect()
+    };
+    let (d, r) = (topics(demo), topics(run));
+    let only_demo: Vec<&String> = d.difference(&r).collect();
+    let only_run: Vec<&String> = r.difference(&d).collect();
+    assert_eq!(only_run, Vec::<&String>::new(), "published by run only");
+    assert_eq!(
+        only_demo,
+        vec!["facegate/front_door/gate_action/state"],
+        "published by the demo only"
+    );
+    let keys = |m: &[(String, String, bool)], topic: &str| -> BTreeSet<BTreeSet<String>> {
+        m.iter()
+            .filter(|(t, p, _)| t == topic && !p.is_empty())
+            .map(|(_, p, _)| {
+                let v: Value = serde_json::from_str(p).unwrap_or_else(|e| panic!("{e}: {p}"));
+                v.as_object().unwrap().keys().cloned().collect()
+            })
+            .collect()
+    };
+    for topic in [
+        "facegate/front_door/access/state",
+        "facegate/front_door/last_person/state",
+    ] {
+        let (kd, kr) = (keys(demo, topic), keys(run, topic));
+        assert_eq!(kd.len(), 1, "{topic}: {kd:?}");
+        assert_eq!(kd, kr, "{topic}");
+    }
+    let availability = |m: &[(String, String, bool)]| -> Vec<String> {
+        m.iter()
+            .filter(|(t, _, _)| t == "facegate/availability")
+            .map(|(_, p, _)| p.clone())
+            .collect()
+    };
+    assert_eq!(availability(run), vec!["online", "offline"]);
 }
 
 #[test]

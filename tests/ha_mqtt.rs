@@ -39,6 +39,12 @@ fn device(name: &str) -> (DeviceSetup, SettingsHandle) {
     )
 }
 
+/// A receiver of a service event stream that stays open and quiet (these tests publish no camera events).
+fn quiet() -> tokio::sync::broadcast::Receiver<facegate::outputs::ServiceEvent> {
+    static BUS: std::sync::OnceLock<facegate::outputs::Bus> = std::sync::OnceLock::new();
+    BUS.get_or_init(facegate::outputs::Bus::default).subscribe()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -79,6 +85,7 @@ fn everything_is_retained_and_shutdown_leaves_offline() {
             vec![front, lift],
             people,
             Arc::new(FakeSink::default()),
+            quiet(),
         )
         .unwrap()
     };
@@ -146,6 +153,7 @@ fn wrong_credentials_then_fixed_recovers() {
             vec![front],
             FakePeople::with(&[]),
             Arc::new(FakeSink::default()),
+            quiet(),
         )
         .unwrap()
     };
@@ -194,6 +202,7 @@ fn broker_down_at_start_then_up_recovers() {
             vec![front],
             FakePeople::with(&[]),
             Arc::new(FakeSink::default()),
+            quiet(),
         )
         .unwrap()
     };
@@ -229,8 +238,15 @@ fn tls_with_the_right_ca_connects_and_a_wrong_ca_is_a_clear_error() {
         let people = FakePeople::with(&[]);
         let sink = Arc::new(FakeSink::default());
         (
-            Bridge::start(options(good), vec![front], people.clone(), sink.clone()).unwrap(),
-            Bridge::start(options(bad), vec![front2], people, sink).unwrap(),
+            Bridge::start(
+                options(good),
+                vec![front],
+                people.clone(),
+                sink.clone(),
+                quiet(),
+            )
+            .unwrap(),
+            Bridge::start(options(bad), vec![front2], people, sink, quiet()).unwrap(),
         )
     };
     let line = logs.wait_for(&["TLS with", "mqtt.ca_file"], Duration::from_secs(10));
@@ -250,6 +266,7 @@ fn tls_with_the_right_ca_connects_and_a_wrong_ca_is_a_clear_error() {
         vec![front3],
         FakePeople::with(&[]),
         Arc::new(FakeSink::default()),
+        quiet(),
     )
     .err()
     .unwrap();
@@ -275,6 +292,7 @@ fn malformed_and_out_of_range_commands_keep_the_old_state() {
             vec![front],
             FakePeople::with(&[("Alice", "resident")]),
             sink.clone(),
+            quiet(),
         )
         .unwrap()
     };
@@ -365,6 +383,7 @@ fn a_removed_person_loses_configs_first_and_states_two_seconds_later() {
             vec![front],
             people.clone(),
             Arc::new(FakeSink::default()),
+            quiet(),
         )
         .unwrap()
     };
@@ -433,5 +452,152 @@ fn a_removed_person_loses_configs_first_and_states_two_seconds_later() {
     );
     assert!(collect(&broker, &filters, Duration::from_millis(500)).is_empty());
     let _ = client.disconnect();
+    rt.block_on(bridge.shutdown());
+}
+
+/// Issue 11 item 4: a command left RETAINED on the broker (by mistake, or by an attacker with publish rights
+/// who wants it replayed on every start) must not act when facegate subscribes. Before the fix the retained
+/// `access_level/set resident` moved the blocked person back to `resident` and the retained `OFF` turned
+/// recognition off at every start. A live (not retained) command still works.
+#[test]
+fn retained_commands_are_not_replayed_on_connect() {
+    let logs = logs();
+    let broker = Broker::start();
+    let mqtt = mqtt_for(&broker, "fgretcmd");
+    let (client, mut conn) = broker.client("retainer");
+    std::thread::spawn(move || for _ in conn.iter() {});
+    let publish = |topic: &str, payload: &[u8], retain: bool| {
+        client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, retain, payload.to_vec())
+            .unwrap();
+    };
+    publish(
+        "fgretcmd/people/mallory/access_level/set",
+        b"resident",
+        true,
+    );
+    publish("fgretcmd/front_door/recognition/set", b"OFF", true);
+    publish("fgretcmd/front_door/match_threshold/set", b"0.6", true);
+    // Both are on the broker before facegate starts.
+    let got = wait_retained(&broker, "fgretcmd/#", Duration::from_secs(5), |g| {
+        g.len() == 3
+    });
+    assert_eq!(got.len(), 3, "{got:?}");
+    let rt = runtime();
+    let (front, settings) = device("Front door");
+    let before = settings.get();
+    assert!(before.recognition_enabled);
+    let people = FakePeople::with(&[("Mallory", "blocked")]);
+    let sink = Arc::new(FakeSink::default());
+    let bridge = {
+        let _g = rt.enter();
+        Bridge::start(
+            options(mqtt),
+            vec![front],
+            people.clone(),
+            sink.clone(),
+            quiet(),
+        )
+        .unwrap()
+    };
+    // The bridge subscribed (its person entities are out) and was sent the retained commands.
+    logs.wait_for(
+        &[
+            "ignored a RETAINED command",
+            "fgretcmd/people/mallory/access_level/set",
+        ],
+        Duration::from_secs(10),
+    );
+    logs.wait_for(
+        &[
+            "ignored a RETAINED command",
+            "fgretcmd/front_door/recognition/set",
+        ],
+        Duration::from_secs(10),
+    );
+    logs.wait_for(
+        &[
+            "ignored a RETAINED command",
+            "fgretcmd/front_door/match_threshold/set",
+        ],
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(people.level("Mallory").as_deref(), Some("blocked"));
+    assert_eq!(settings.get(), before, "retained commands change nothing");
+    assert!(sink.0.lock().unwrap().is_empty(), "nothing persisted");
+    // A command published now is acted on.
+    publish("fgretcmd/people/mallory/access_level/set", b"guest", false);
+    let end = Instant::now() + Duration::from_secs(5);
+    while people.level("Mallory").as_deref() != Some("guest") {
+        assert!(Instant::now() < end, "a live command was not applied");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Clean the broker of what this test retained.
+    for t in [
+        "fgretcmd/people/mallory/access_level/set",
+        "fgretcmd/front_door/recognition/set",
+        "fgretcmd/front_door/match_threshold/set",
+    ] {
+        publish(t, b"", true);
+    }
+    rt.block_on(bridge.shutdown());
+}
+
+/// A camera taken out of the options: the next start clears its device from HA (every retained discovery
+/// config emptied, then its retained states), and leaves the cameras still configured alone. Before the fix
+/// its entities stayed in HA forever (`removal_messages` was never called).
+#[test]
+fn a_device_removed_from_the_options_is_cleared_on_the_next_start() {
+    logs();
+    let broker = Broker::start();
+    let mqtt = mqtt_for(&broker, "fgrmdev");
+    let rt = runtime();
+    let start = |names: &[&str]| {
+        let _g = rt.enter();
+        Bridge::start(
+            options(mqtt.clone()),
+            names.iter().map(|n| device(n).0).collect(),
+            FakePeople::with(&[]),
+            Arc::new(FakeSink::default()),
+            quiet(),
+        )
+        .unwrap()
+    };
+    let count = |g: &std::collections::BTreeMap<String, (Vec<u8>, bool)>, node: &str| {
+        g.iter()
+            .filter(|(t, (p, r))| t.contains(&format!("/{node}/")) && *r && !p.is_empty())
+            .count()
+    };
+    let bridge = start(&["Front door", "Lift"]);
+    let got = wait_retained(&broker, "homeassistant/#", Duration::from_secs(10), |g| {
+        count(g, "facegate_lift") == ENTITIES.len()
+            && count(g, "facegate_front_door") == ENTITIES.len()
+    });
+    assert_eq!(count(&got, "facegate_lift"), ENTITIES.len());
+    let states = wait_retained(&broker, "fgrmdev/lift/#", Duration::from_secs(10), |g| {
+        g.len() >= 4
+    });
+    assert!(states.len() >= 4, "{states:?}");
+    rt.block_on(bridge.shutdown());
+
+    let bridge = start(&["Front door"]);
+    let got = wait_retained(&broker, "homeassistant/#", Duration::from_secs(10), |g| {
+        count(g, "facegate_lift") == 0 && count(g, "facegate_front_door") == ENTITIES.len()
+    });
+    assert_eq!(count(&got, "facegate_lift"), 0, "the lift's configs remain");
+    assert_eq!(count(&got, "facegate_front_door"), ENTITIES.len());
+    std::thread::sleep(Duration::from_secs(3));
+    let states = collect(&broker, &["fgrmdev/lift/#"], Duration::from_millis(500));
+    assert!(
+        states.values().all(|(p, _)| p.is_empty()),
+        "the lift's states remain: {states:?}"
+    );
+    let front = collect(
+        &broker,
+        &["fgrmdev/front_door/#"],
+        Duration::from_millis(500),
+    );
+    assert!(front.len() >= 4, "{front:?}");
     rt.block_on(bridge.shutdown());
 }

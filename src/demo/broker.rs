@@ -1,15 +1,13 @@
 //! MQTT for the demo: an embedded broker (rumqttd) on a free local port when the user names none, and a
 //! watcher subscribed to facegate's topic tree, so the demo can show (and check) what Home Assistant would
-//! have received.
+//! have received from the service. (The service publishes; the demo only listens.)
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet, QoS};
-
-use crate::ha::discovery::{discovery_messages, entity, Device, Topics};
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 
 use super::DemoError;
 
@@ -148,95 +146,19 @@ impl Watcher {
             .unwrap_or_default()
     }
 
-    pub async fn stop(self) {
-        let _ = self.client.disconnect().await;
-    }
-}
-
-/// The demo's connection to the broker as facegate: announces the gate's Home Assistant entities (retained
-/// discovery configs, then `online`, with `offline` as the last will) and publishes its access events (not
-/// retained, as DESIGN.md says) in the payload the `access` event entity declares:
-/// `{"event_type": ..., attributes...}`.
-pub struct EventPublisher {
-    client: AsyncClient,
-    topic: String,
-    availability: String,
-}
-
-impl EventPublisher {
-    pub async fn connect(
-        host: &str,
-        port: u16,
-        topics: &Topics,
-        device: &Device,
-    ) -> Result<EventPublisher, DemoError> {
-        let availability = topics.availability();
-        let access =
-            entity("access").ok_or_else(|| DemoError::Broker("no access entity".into()))?;
-        let mut o = MqttOptions::new("facegate-demo", host, port);
-        o.set_keep_alive(Duration::from_secs(30));
-        o.set_last_will(LastWill::new(
-            &availability,
-            "offline",
-            QoS::AtLeastOnce,
-            true,
-        ));
-        let (client, mut events) = AsyncClient::new(o, 256);
-        let broker = format!("{host}:{port}");
-        let wait = async {
-            loop {
-                match events.poll().await {
-                    Ok(Event::Incoming(Packet::ConnAck(_))) => return Ok(()),
-                    Ok(_) => {}
-                    Err(e) => return Err(DemoError::Broker(format!("{broker}: {e}"))),
-                }
+    /// Waits until a message on a topic ending with `suffix` has `payload` (true) or `timeout` (false).
+    pub async fn wait_for(&self, suffix: &str, payload: &str, timeout: Duration) -> bool {
+        let end = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < end {
+            if self.messages(suffix).iter().any(|m| m.payload == payload) {
+                return true;
             }
-        };
-        tokio::time::timeout(Duration::from_secs(10), wait)
-            .await
-            .map_err(|_| DemoError::Broker(format!("{broker} did not answer within 10 s")))??;
-        tokio::spawn(async move {
-            loop {
-                // rumqttc reconnects on the next poll after an error; incoming packets need nothing here.
-                if events.poll().await.is_err() {
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        });
-        let me = EventPublisher {
-            client,
-            topic: topics.state(device, access),
-            availability,
-        };
-        let err = |e: rumqttc::ClientError| DemoError::Broker(e.to_string());
-        for msg in discovery_messages(topics, device) {
-            me.client
-                .publish(msg.topic, QoS::AtLeastOnce, true, msg.payload)
-                .await
-                .map_err(err)?;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        me.client
-            .publish(&me.availability, QoS::AtLeastOnce, true, "online")
-            .await
-            .map_err(err)?;
-        Ok(me)
+        false
     }
 
-    pub async fn publish(&self, payload: &serde_json::Value) -> Result<(), DemoError> {
-        self.client
-            .publish(&self.topic, QoS::AtLeastOnce, false, payload.to_string())
-            .await
-            .map_err(|e| DemoError::Broker(e.to_string()))
-    }
-
-    /// Marks facegate `offline` (retained) and disconnects.
     pub async fn stop(self) {
-        let _ = self
-            .client
-            .publish(&self.availability, QoS::AtLeastOnce, true, "offline")
-            .await;
-        tokio::time::sleep(Duration::from_millis(200)).await;
         let _ = self.client.disconnect().await;
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -1,47 +1,20 @@
-//! The demo's live view: facegate's HTTP server ([`crate::http`]) on localhost, showing the camera with its
-//! overlay, the recent events, and taking enrollment uploads into the demo's gallery (try it with `--hold`).
+//! The demo's live view is the service's HTTP server on localhost (trusted like Home Assistant's ingress, so a
+//! browser on this machine needs no token; nothing else can reach it): the camera with its overlay, the
+//! recent events, and enrollment uploads into the demo's gallery (try it with `--hold`). The demo checks it
+//! serves a snapshot before it ends.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::config::HttpConfig;
-use crate::gallery::SharedGallery;
-use crate::http::{self, GalleryEnroller, LiveView, ServerHandle};
-use crate::vision::FaceAnalyzer;
-
-use super::setup::GATE;
 use super::DemoError;
 
-/// Starts the server on `127.0.0.1:port` (0: any free port). Localhost is trusted like Home Assistant's
-/// ingress, so a browser on this machine needs no token; nothing else can reach it.
-pub async fn start(
-    port: u16,
-    analyzer: Arc<FaceAnalyzer>,
-    gallery: SharedGallery,
-) -> Result<(LiveView, ServerHandle), DemoError> {
-    let view = LiveView::new(100);
-    view.add_camera(GATE);
-    let config = HttpConfig {
-        port,
-        ingress_peers: vec![
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            IpAddr::V6(Ipv6Addr::LOCALHOST),
-        ],
-        ..HttpConfig::default()
-    };
-    // Uploads go straight into the demo's gallery, with the same checks as every other upload.
-    let enroller = Arc::new(GalleryEnroller::new(analyzer, gallery));
-    let handle = http::serve(
-        SocketAddr::from(([127, 0, 0, 1], port)),
-        view.clone(),
-        enroller,
-        &config,
-    )
-    .await
-    .map_err(|e| DemoError::Http(e.to_string()))?;
-    Ok((view, handle))
+/// The peers trusted like HA's ingress: this machine.
+pub fn localhost() -> Vec<IpAddr> {
+    vec![
+        IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(Ipv6Addr::LOCALHOST),
+    ]
 }
 
 /// Fetches `path` from the server with a plain HTTP/1.1 GET; returns the status code, the content type and

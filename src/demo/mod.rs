@@ -1,22 +1,26 @@
 //! `facegate demo`: the whole system on one machine, with no hardware and no setup.
 //!
-//! The demo starts an MQTT broker (embedded rumqttd, or the one the user names), two simulated ESPHome
-//! boards (door lock, lift) on local ports, enrolls Eileen Collins as a resident from the bundled NASA
-//! portrait, then plays a short film through the camera pipeline: an empty hallway, a visitor nobody
-//! enrolled (Grace Hopper), a phone screen showing Collins (a spoof), and Collins herself, for whom the door
-//! unlocks and the lift comes to her floor. Each step is narrated; the end is a summary table of what was
-//! expected and what happened, and the exit code says whether everything did.
+//! The demo starts an MQTT broker (embedded rumqttd, or the one the user names) and a simulated ESPHome
+//! board (door lock and lift) on a local port, enrolls Eileen Collins as a resident from the bundled NASA
+//! portrait, then runs the real service ([`crate::service::Service::start`], exactly what `facegate run`
+//! runs) with a film as its camera: an empty hallway, a visitor nobody enrolled (Grace Hopper), a phone screen
+//! showing Collins (a spoof), and Collins herself, for whom the door unlocks and the lift comes to her floor.
+//! The demo publishes and actuates nothing itself: it watches the service's event stream, the MQTT messages
+//! Home Assistant would receive and the board's own reports, narrates them, and ends with a summary table of
+//! what was expected and what happened (from the service's MQTT events and audit rows); the exit code says
+//! whether everything did.
 //!
 //! - [`media`]: the bundled portraits and the synthesised camera frames.
-//! - [`broker`]: the embedded broker, the access-event publisher and a watcher of the topic tree.
-//! - [`live`]: the live view (facegate's HTTP server) and its enrollment uploads.
-//! - [`setup`]: models, broker and discovery, the simulated boards and drivers, the enrollment.
-//! - [`scenario`]: the scenes, played through the real camera pipeline ([`crate::pipeline::Pipeline`]),
-//!   and the run itself.
+//! - [`film`]: the demo's camera, a frame source playing the scenes.
+//! - [`broker`]: the embedded broker and a watcher of the topic tree.
+//! - [`live`]: the live view (the service's HTTP server, trusted on localhost) and the snapshot check.
+//! - [`setup`]: models, broker, the simulated board, the service's options, the enrollment.
+//! - [`scenario`]: the scenes and the run itself.
 //! - [`narrate`]: narration lines and progress bars.
 //! - [`summary`]: expectations, results, the summary table.
 
 pub mod broker;
+pub mod film;
 pub mod live;
 pub mod media;
 pub mod narrate;
@@ -72,6 +76,8 @@ pub enum DemoError {
     Board(String),
     #[error("live view: {0}")]
     Http(String),
+    #[error("the facegate service: {0}")]
+    Service(String),
     #[error("cannot set up {0}: {1}")]
     Io(&'static str, #[source] std::io::Error),
 }

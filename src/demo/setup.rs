@@ -1,26 +1,28 @@
-//! Bringing the demo's world up: the models, the broker and Home Assistant discovery, the two simulated
-//! boards with facegate's drivers on them, and the enrolled resident.
+//! Bringing the demo's world up: the models, the broker (embedded or given) and a watcher of facegate's
+//! topics, the simulated lock + lift board with the histories the summary checks, the service's options, and
+//! the enrolled resident.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::config::{
-    AccessLevel, GateConfig, LiftConfig, LivenessConfig, MqttConfig, ServiceConfig, VisionConfig,
+    AccessLevel, BoardConfig, CameraConfig, GateConfig, HttpConfig, LiftConfig, LivenessConfig,
+    MqttConfig, ServiceConfig, SourceConfig, StorageConfig, VisionConfig,
 };
 use crate::esphome::sim::{key, SimBoard, SimConfig, FLOORS};
-use crate::esphome::{BoardConfig, Client, EntityState, GateActuator, LiftDriver, LockDriver};
+use crate::esphome::EntityState;
 use crate::gallery::{enrollment_sample, MatchParams, QualityLimits, SeenIn, SharedGallery};
-use crate::ha::discovery::{Device, Topics};
 use crate::models::{ModelError, ModelStore};
 use crate::vision::{AnalyzeOptions, CropPadding, FaceAnalyzer, VisionError};
 
-use super::broker::{self, EventPublisher, Watcher};
+use super::broker::{self, Watcher};
 use super::media::{Media, Who};
 use super::{DemoError, DemoOptions};
 
 /// The demo's gate (camera + lock + lift): its Home Assistant device is "Front door".
 pub const GATE: &str = "Front door";
-/// The lock entity's object id on the lock board (as in `firmware/`).
+/// The lock entity's object id on the board (as in `firmware/`).
 pub const LOCK: &str = "door_lock";
 /// The resident's floor: the simulated lift serves floors 0 and 1.
 pub const RESIDENT_FLOOR: i32 = 1;
@@ -40,15 +42,17 @@ pub fn analyzer(opts: &DemoOptions) -> Result<FaceAnalyzer, DemoError> {
     })
 }
 
-/// MQTT as Home Assistant would see it: discovery announced, a watcher on facegate's topics, and the
-/// access-event publisher.
+/// The broker the service publishes to, and the demo's own subscriber on facegate's topics (what Home
+/// Assistant would receive).
 pub struct Mqtt {
     pub url: String,
-    pub events: EventPublisher,
+    pub host: String,
+    pub port: u16,
+    pub embedded: bool,
     pub watcher: Watcher,
 }
 
-pub async fn mqtt(opts: &DemoOptions) -> Result<(Mqtt, bool), DemoError> {
+pub async fn mqtt(opts: &DemoOptions) -> Result<Mqtt, DemoError> {
     let (host, port, embedded) = match &opts.mqtt {
         Some((h, p)) => (h.clone(), *p, false),
         None => {
@@ -57,32 +61,22 @@ pub async fn mqtt(opts: &DemoOptions) -> Result<(Mqtt, bool), DemoError> {
             ("127.0.0.1".to_string(), port, true)
         }
     };
-    let cfg = MqttConfig {
-        host: host.clone(),
+    let watcher = Watcher::start(&host, port, &MqttConfig::default().base_topic).await?;
+    Ok(Mqtt {
+        url: format!("mqtt://{host}:{port}"),
+        host,
         port,
-        ..MqttConfig::default()
-    };
-    let device = Device::new(GATE).map_err(|e| DemoError::Broker(e.to_string()))?;
-    let topics = Topics::new(&cfg);
-    let watcher = Watcher::start(&host, port, &cfg.base_topic).await?;
-    let events = EventPublisher::connect(&host, port, &topics, &device).await?;
-    let url = format!("mqtt://{host}:{port}");
-    Ok((
-        Mqtt {
-            url,
-            events,
-            watcher,
-        },
         embedded,
-    ))
+        watcher,
+    })
 }
 
-/// The two boards, facegate's connections to them, and the histories the summary checks.
+/// The simulated board (a door lock and a lift, as `firmware/` builds them) and what it reported doing.
 pub struct Boards {
-    pub lock_board: SimBoard,
-    pub lift_board: SimBoard,
-    pub actuator: GateActuator,
+    pub board: SimBoard,
+    /// The lock's reported states, in order, from the state before the first scene.
     pub lock_states: Arc<Mutex<Vec<String>>>,
+    /// The lift's reported floors, in order, from the floor before the first scene.
     pub lift_floors: Arc<Mutex<Vec<i32>>>,
 }
 
@@ -93,53 +87,31 @@ pub async fn boards() -> Result<Boards, DemoError> {
         ..SimConfig::default()
     };
     let err = |e: crate::esphome::EspError| DemoError::Board(e.to_string());
-    let lock_board = SimBoard::start(cfg.clone(), 0).await.map_err(err)?;
-    let lift_board = SimBoard::start(cfg, 0).await.map_err(err)?;
-    let connect = |port: u16| async move {
-        let c = Client::connect(BoardConfig::new("127.0.0.1", port, None))
-            .await
-            .map_err(err)?;
-        c.wait_connected(Duration::from_secs(5))
-            .await
-            .map_err(err)?;
-        Ok::<Client, DemoError>(c)
-    };
-    let lock_client = connect(lock_board.port()).await?;
-    let lift_client = connect(lift_board.port()).await?;
-    let actuator = GateActuator {
-        gate: GATE.into(),
-        lock: Some(LockDriver::new(lock_client, GATE, LOCK)),
-        lift: Some(LiftDriver::new(lift_client, GATE)),
-    };
-    // Histories from the boards' own state changes (what the device did, not what we asked).
-    let lock_states = Arc::new(Mutex::new(vec![lock_name(lock_board.board.lock_state())]));
-    let lift_floors = Arc::new(Mutex::new(vec![lift_board.board.floor()]));
-    let mut changes = lock_board.board.changes();
-    let keep = lock_states.clone();
+    let board = SimBoard::start(cfg, 0).await.map_err(err)?;
+    // Histories from the board's own state changes (what the device did, not what was asked).
+    let lock_states = Arc::new(Mutex::new(vec![lock_name(board.board.lock_state())]));
+    let lift_floors = Arc::new(Mutex::new(vec![board.board.floor()]));
+    let mut changes = board.board.changes();
+    let (locks, floors) = (lock_states.clone(), lift_floors.clone());
     tokio::spawn(async move {
         while let Ok((k, v)) = changes.recv().await {
-            if let (true, EntityState::Lock(l)) = (k == key("Door lock"), v) {
-                if let Ok(mut s) = keep.lock() {
-                    s.push(lock_name(l));
+            match v {
+                EntityState::Lock(l) if k == key("Door lock") => {
+                    if let Ok(mut s) = locks.lock() {
+                        s.push(lock_name(l));
+                    }
                 }
-            }
-        }
-    });
-    let mut changes = lift_board.board.changes();
-    let keep = lift_floors.clone();
-    tokio::spawn(async move {
-        while let Ok((k, v)) = changes.recv().await {
-            if let (true, EntityState::Number(f)) = (k == key("Current floor"), v) {
-                if let Ok(mut s) = keep.lock() {
-                    s.push(f.round() as i32);
+                EntityState::Number(f) if k == key("Current floor") => {
+                    if let Ok(mut s) = floors.lock() {
+                        s.push(f.round() as i32);
+                    }
                 }
+                _ => {}
             }
         }
     });
     Ok(Boards {
-        lock_board,
-        lift_board,
-        actuator,
+        board,
         lock_states,
         lift_floors,
     })
@@ -149,15 +121,33 @@ fn lock_name(l: crate::esphome::entities::LockState) -> String {
     format!("{l:?}").to_lowercase()
 }
 
-/// The demo's options, as `facegate run` would read them: one gate with the lock and the lift, residents
-/// open the door and call the lift to their floor; passive liveness (stills cannot blink) and a short
-/// cooldown (the same person is seen as a spoof and then in person within seconds).
-pub fn service_config() -> ServiceConfig {
+/// The demo's options, as `facegate run` reads them: one camera on one gate whose board has the lock and the
+/// lift; residents open the door and call the lift to their floor; passive liveness (stills cannot blink)
+/// and a short cooldown (the same person is seen as a spoof and then in person within seconds). The camera's
+/// source is replaced by the demo's film ([`super::film`]).
+pub fn service_config(db: &Path, mqtt: &Mqtt, board_port: u16, http_port: u16) -> ServiceConfig {
     ServiceConfig {
+        mqtt: MqttConfig {
+            host: mqtt.host.clone(),
+            port: mqtt.port,
+            ..MqttConfig::default()
+        },
+        cameras: vec![CameraConfig {
+            name: GATE.into(),
+            source: SourceConfig::Replay {
+                path: PathBuf::from("(the demo's film)"),
+                fps: super::film::FPS as u32,
+                looped: false,
+            },
+            gate: GATE.into(),
+        }],
         gates: vec![GateConfig {
             name: GATE.into(),
-            // The demo drives two boards (lock, lift) for this gate itself: see [`boards`].
-            board: None,
+            board: Some(BoardConfig {
+                host: "127.0.0.1".into(),
+                port: board_port,
+                encryption_key: Default::default(),
+            }),
             lock: Some(LOCK.into()),
             lift: Some(LiftConfig {
                 target_floor: "target_floor".into(),
@@ -178,24 +168,32 @@ pub fn service_config() -> ServiceConfig {
             cooldown_s: 0.5,
             ..LivenessConfig::default()
         },
+        storage: StorageConfig {
+            database: db.to_path_buf(),
+            audit_retention_days: 1,
+        },
+        http: HttpConfig {
+            port: http_port,
+            ..HttpConfig::default()
+        },
         ..ServiceConfig::default()
     }
 }
 
-/// The gallery after enrollment, and how many of the offered variants passed the quality checks.
+/// How many of the offered variants passed the quality checks.
 pub struct Enrolled {
-    pub shared: SharedGallery,
     pub accepted: usize,
     pub offered: usize,
 }
 
 /// Enrolls `who` from the bundled photo's variants (each checked by the one enrollment rule, as `facegate
-/// enroll` checks photos) into an in-memory gallery.
+/// enroll` checks photos) into the gallery in the database `db` (the one the service then opens).
 pub fn enroll(
     analyzer: &FaceAnalyzer,
     media: &Media,
     who: Who,
     level: &str,
+    db: &Path,
 ) -> Result<Enrolled, DemoError> {
     let limits = QualityLimits::default();
     let variants = media.enrollment_variants(who);
@@ -220,12 +218,11 @@ pub fn enroll(
         ));
     }
     let e = |e: crate::gallery::GalleryError| DemoError::Enroll(e.to_string());
-    let shared = SharedGallery::in_memory(MatchParams::default()).map_err(e)?;
+    let shared = SharedGallery::open(db, MatchParams::default()).map_err(e)?;
     shared
         .enroll(who.name(), Some(level), &samples)
         .map_err(e)?;
     Ok(Enrolled {
-        shared,
         accepted: samples.len(),
         offered: variants.len(),
     })

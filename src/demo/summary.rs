@@ -4,14 +4,7 @@
 
 use serde::Serialize;
 
-use crate::decide::Verdict;
 use crate::esphome::ActionOutcome;
-
-/// The verdict's kind as the MQTT event type names it (`granted`, `notify_only`, `denied`, `unknown`,
-/// `spoof`).
-pub fn verdict_kind(v: &Verdict) -> &'static str {
-    v.kind().as_str()
-}
 
 /// One scene of the scenario, after it played.
 #[derive(Clone, Debug, Serialize)]

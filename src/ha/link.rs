@@ -33,8 +33,13 @@ pub enum Link {
     Up,
     /// The connection failed or dropped; the task retries. The text is the log line's explanation.
     Down(String),
-    /// A message on a subscribed topic.
-    Message { topic: String, payload: Vec<u8> },
+    /// A message on a subscribed topic; `retain`: the broker kept it from before (sent to us because we
+    /// subscribed), not published just now.
+    Message {
+        topic: String,
+        payload: Vec<u8>,
+        retain: bool,
+    },
 }
 
 /// A client plus its event-loop task.
@@ -179,6 +184,7 @@ async fn drive(
                 let _ = tx.send(Link::Message {
                     topic: p.topic,
                     payload: p.payload.to_vec(),
+                    retain: p.retain,
                 });
             }
             Ok(_) => {}

@@ -1,23 +1,20 @@
 //! One camera's thread: open the source (retrying with backoff while it fails), run every frame through the
-//! [`Pipeline`], and fan each report out: to Home Assistant (the bridge, with a JPEG crop of the face a
-//! decision is about), the audit log, the gate's ESPHome drivers (on a grant; their outcome goes to the audit
-//! row and to HA) and the HTTP live view. HA's enrollment requests arrive on the command channel between
-//! frames.
+//! [`Pipeline`] and publish what came out: on the service's [`Bus`] (decisions with a JPEG crop of the face
+//! they are about, the frame's report, the camera's state) and the newest frame on the live view's feed. The
+//! thread only produces; the outputs ([`crate::outputs`]) listen. HA's enrollment requests arrive on the
+//! command channel between frames.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use image::RgbImage;
+use tokio_util::sync::CancellationToken;
 
-use crate::audit::Audit;
-use crate::capture::{self, CaptureError, Frame};
+use crate::capture::{self, CaptureError, Frame, FrameSource};
 use crate::config::SourceConfig;
-use crate::decide::{Decision, Verdict};
-use crate::esphome::driver::GateActuator;
-use crate::ha::bridge::{BridgeInput, BridgeSender, CameraCommand};
-use crate::http::{CameraStatus, LiveView};
+use crate::ha::bridge::CameraCommand;
+use crate::outputs::view::FrameFeed;
+use crate::outputs::{Bus, CameraId, CameraState};
 use crate::pipeline::{FrameReport, Pipeline, PipelineEvent};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -25,58 +22,52 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 /// Largest side of the face crop sent to HA (a notification picture, not an archive).
 const CROP_MAX: u32 = 256;
 
+/// Opens a camera's frame source (called again after the source failed).
+pub type SourceFactory = Box<dyn FnMut() -> Result<Box<dyn FrameSource>, CaptureError> + Send>;
+
+/// The factory of a configured source.
+pub fn configured_source(source: SourceConfig) -> SourceFactory {
+    Box::new(move || capture::open(&source))
+}
+
 /// Everything one camera thread owns or shares.
 pub struct CameraContext {
-    /// The camera's name (live view key) and its HA device slug.
-    pub name: String,
-    pub device: String,
-    pub source: SourceConfig,
+    pub camera: CameraId,
+    pub open: SourceFactory,
     pub pipeline: Pipeline,
     pub commands: Receiver<CameraCommand>,
-    pub bridge: BridgeSender,
-    pub view: LiveView,
-    pub audit: Option<Arc<Mutex<Audit>>>,
-    /// The gate's drivers and the runtime they run on.
-    pub actuator: Option<(GateActuator, tokio::runtime::Handle)>,
-    pub stop: Arc<AtomicBool>,
+    pub bus: Bus,
+    pub feed: FrameFeed,
+    pub stop: CancellationToken,
+    /// The service's runtime (the thread waits on `stop` through it).
+    pub rt: tokio::runtime::Handle,
 }
 
 impl CameraContext {
-    fn status(&self, status: CameraStatus) {
-        let text = match &status {
-            CameraStatus::Starting => "starting".to_string(),
-            CameraStatus::Streaming => "streaming".to_string(),
-            CameraStatus::Disconnected { reason } => {
-                // HA keeps at most 255 characters of a state.
-                let r: String = reason.chars().take(200).collect();
-                format!("disconnected: {r}")
-            }
-        };
-        self.view.set_camera_status(&self.name, status);
-        self.bridge.send(BridgeInput::Camera {
-            device: self.device.clone(),
-            status: text,
-        });
+    fn state(&self, state: CameraState) {
+        self.bus.camera_state(&self.camera, state);
     }
 
+    /// Sleeps `d`, or less when the service stops.
     fn sleep(&self, d: Duration) {
-        let end = std::time::Instant::now() + d;
-        while !self.stop.load(Ordering::SeqCst) && std::time::Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let stop = self.stop.clone();
+        self.rt.block_on(async move {
+            let _ = tokio::time::timeout(d, stop.cancelled()).await;
+        });
     }
 }
 
-/// Runs until `stop` is set or a finite source (a replay without looping) ends.
+/// Runs until `stop` is cancelled or a finite source (a replay without looping) ends.
 pub fn run_camera(mut cx: CameraContext) {
     let mut retry = FIRST_RETRY;
-    cx.status(CameraStatus::Starting);
-    'open: while !cx.stop.load(Ordering::SeqCst) {
-        let mut source = match capture::open(&cx.source) {
+    let name = cx.camera.name.clone();
+    cx.state(CameraState::Starting);
+    'open: while !cx.stop.is_cancelled() {
+        let mut source = match (cx.open)() {
             Ok(s) => s,
             Err(e) => {
-                tracing::warn!(camera = %cx.name, "cannot open the source: {e}; retrying in {} s", retry.as_secs());
-                cx.status(CameraStatus::Disconnected {
+                tracing::warn!(camera = %name, "cannot open the source: {e}; retrying in {} s", retry.as_secs());
+                cx.state(CameraState::Disconnected {
                     reason: e.to_string(),
                 });
                 cx.sleep(retry);
@@ -85,12 +76,12 @@ pub fn run_camera(mut cx: CameraContext) {
             }
         };
         let mut streaming = false;
-        while !cx.stop.load(Ordering::SeqCst) {
+        while !cx.stop.is_cancelled() {
             while let Ok(cmd) = cx.commands.try_recv() {
                 match cmd {
-                    CameraCommand::Enroll { name } => {
-                        tracing::info!(camera = %cx.name, name, "enrolling the face in view");
-                        cx.pipeline.request_enrollment(name);
+                    CameraCommand::Enroll { name: person } => {
+                        tracing::info!(camera = %name, name = person, "enrolling the face in view");
+                        cx.pipeline.request_enrollment(person);
                     }
                     // The pipeline keeps no unknown faces beyond their track; HA's copy is cleared by the bridge.
                     CameraCommand::ForgetUnknown => {}
@@ -101,33 +92,27 @@ pub fn run_camera(mut cx: CameraContext) {
                     if !streaming {
                         streaming = true;
                         retry = FIRST_RETRY;
-                        cx.status(CameraStatus::Streaming);
+                        cx.state(CameraState::Streaming);
                     }
-                    handle_frame(&mut cx, &frame);
+                    handle_frame(&mut cx, frame);
                 }
                 Ok(None) => {
-                    tracing::info!(camera = %cx.name, "the source ended");
+                    tracing::info!(camera = %name, "the source ended");
                     let events = cx.pipeline.finish();
-                    send_report(
-                        &cx,
-                        FrameReport {
-                            events,
-                            ..FrameReport::default()
-                        },
-                        None,
-                    );
-                    cx.bridge.send(BridgeInput::Camera {
-                        device: cx.device.clone(),
-                        status: "ended".into(),
-                    });
+                    let report = FrameReport {
+                        events,
+                        ..FrameReport::default()
+                    };
+                    cx.bus.report(&cx.camera, report, None);
+                    cx.state(CameraState::Ended);
                     return;
                 }
                 Err(CaptureError::BadFrame { reason, .. }) => {
-                    tracing::warn!(camera = %cx.name, "skipping a bad frame: {reason}");
+                    tracing::warn!(camera = %name, "skipping a bad frame: {reason}");
                 }
                 Err(e) => {
-                    tracing::warn!(camera = %cx.name, "source failed: {e}; reopening in {} s", retry.as_secs());
-                    cx.status(CameraStatus::Disconnected {
+                    tracing::warn!(camera = %name, "source failed: {e}; reopening in {} s", retry.as_secs());
+                    cx.state(CameraState::Disconnected {
                         reason: e.to_string(),
                     });
                     cx.sleep(retry);
@@ -139,84 +124,24 @@ pub fn run_camera(mut cx: CameraContext) {
     }
 }
 
-fn handle_frame(cx: &mut CameraContext, frame: &Frame) {
-    let report = match cx.pipeline.process(frame) {
+fn handle_frame(cx: &mut CameraContext, frame: Frame) {
+    let report = match cx.pipeline.process(&frame) {
         Ok(r) => r,
         Err(e) => {
-            tracing::warn!(camera = %cx.name, frame = frame.seq, "frame not processed: {e}");
+            tracing::warn!(camera = %cx.camera.name, frame = frame.seq, "frame not processed: {e}");
             return;
         }
     };
-    let mut jpeg = None;
-    let mut decided = Vec::new();
-    for e in &report.events {
-        let PipelineEvent::Decision { decision, .. } = e else {
-            continue;
-        };
-        if jpeg.is_none() {
-            jpeg = face_jpeg(&frame.image, &report, decision.track_id);
-        }
-        let audit_id = cx.audit.as_ref().and_then(|a| {
-            let mut a = a.lock().unwrap_or_else(|e| e.into_inner());
-            a.record(decision)
-                .map_err(|e| tracing::warn!("audit row not written: {e}"))
-                .ok()
-        });
-        decided.push((decision.clone(), audit_id));
-    }
-    cx.view.publish_frame(&cx.name, frame, &report);
-    // The report (with the access events) goes to the bridge before the actions start, so HA hears of a
-    // decision before its actions' outcomes (a board confirms in well under a millisecond: actuating first
-    // let the gate event overtake the access event). Both are channel sends and a frame copy: no delay.
-    send_report(cx, report, jpeg);
-    for (decision, audit_id) in &decided {
-        actuate(cx, decision, *audit_id);
-    }
-}
-
-fn send_report(cx: &CameraContext, report: FrameReport, face_jpeg: Option<Vec<u8>>) {
-    cx.bridge.send(BridgeInput::Report {
-        device: cx.device.clone(),
-        report,
-        face_jpeg,
+    // The crop of the first decision's face, for HA's image entity.
+    let jpeg = report.events.iter().find_map(|e| match e {
+        PipelineEvent::Decision { decision, .. } => Some(decision.track_id),
+        _ => None,
     });
-}
-
-/// Carries out a grant on the gate's board (asynchronously); the outcome is audited and sent to HA.
-fn actuate(cx: &CameraContext, decision: &Decision, audit_id: Option<i64>) {
-    let Some((actuator, rt)) = &cx.actuator else {
-        return;
-    };
-    if !matches!(&decision.verdict, Verdict::Granted { actions } if !actions.is_empty()) {
-        return;
-    }
-    let (actuator, d, bridge, device) = (
-        actuator.clone(),
-        decision.clone(),
-        cx.bridge.clone(),
-        cx.device.clone(),
-    );
-    let audit = cx.audit.clone();
-    rt.spawn(async move {
-        let outcomes = actuator.act(&d).await;
-        // One write with every action's outcome (a JSON list): a write per action would leave only the last
-        // (the lift's) in the row, losing the lock's.
-        if let (Some(a), Some(id)) = (&audit, audit_id) {
-            let text = serde_json::to_string(&outcomes).unwrap_or_default();
-            let mut a = a.lock().unwrap_or_else(|e| e.into_inner());
-            if let Err(e) = a.set_outcome(id, &text) {
-                tracing::warn!("audit outcome not written: {e}");
-            }
-        }
-        for outcome in outcomes {
-            bridge.send(BridgeInput::Gate {
-                device: device.clone(),
-                outcome,
-                person: d.person.clone(),
-                track: d.track_id,
-            });
-        }
-    });
+    let jpeg = jpeg.and_then(|track| face_jpeg(&frame.image, &report, track));
+    cx.feed.publish(frame, &report);
+    // Decisions go out first (the gate output starts a grant's actions the moment it reads one), then the
+    // frame's report.
+    cx.bus.report(&cx.camera, report, jpeg);
 }
 
 /// A JPEG of the face of `track` (its box plus a quarter margin, at most [`CROP_MAX`] pixels a side).

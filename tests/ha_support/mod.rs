@@ -19,10 +19,9 @@ use crate::common::ha::{
 };
 use facegate::config::ServiceConfig;
 use facegate::decide::{Decision, Verdict};
-use facegate::ha::bridge::{
-    Bridge, BridgeInput, BridgeOptions, BridgeSender, CameraCommand, DeviceSetup,
-};
+use facegate::ha::bridge::{Bridge, BridgeOptions, CameraCommand, DeviceSetup};
 use facegate::ha::discovery::{person_slug, Device};
+use facegate::outputs::{Bus, CameraId};
 use facegate::pipeline::{FaceInView, FrameReport, PipelineEvent};
 use facegate::settings::{LiveSettings, SettingsHandle};
 use serde_json::Value;
@@ -34,7 +33,9 @@ pub const T: Duration = Duration::from_secs(15);
 pub struct Rig {
     pub rt: tokio::runtime::Runtime,
     bridge: Option<Bridge>,
-    pub tx: BridgeSender,
+    /// The service's event stream the bridge listens to (the tests publish on it as the cameras do).
+    pub bus: Bus,
+    pub camera: CameraId,
     pub device: Device,
     pub settings: SettingsHandle,
     pub people: Arc<FakePeople>,
@@ -76,6 +77,7 @@ impl Rig {
             diag_every: Duration::from_secs(1),
             people_every: Duration::from_secs(1),
         };
+        let bus = Bus::default();
         let bridge = {
             let _g = rt.enter();
             Bridge::start(
@@ -87,14 +89,15 @@ impl Rig {
                 }],
                 people.clone(),
                 sink.clone(),
+                bus.subscribe(),
             )
             .unwrap()
         };
-        let tx = bridge.sender();
         Rig {
             rt,
             bridge: Some(bridge),
-            tx,
+            camera: CameraId::new(&device.name, &device.slug),
+            bus,
             device,
             settings,
             people,
@@ -124,12 +127,9 @@ impl Rig {
             .entity_id(&format!("facegate_people_{}_{key}", person_slug(name)), T)
     }
 
+    /// Publishes `report` (and the face crop) on the bus, as a camera thread does.
     pub fn report(&self, report: FrameReport, jpeg: Option<Vec<u8>>) {
-        assert!(self.tx.send(BridgeInput::Report {
-            device: self.device.slug.clone(),
-            report,
-            face_jpeg: jpeg,
-        }));
+        self.bus.report(&self.camera, report, jpeg);
     }
 
     pub fn stop(mut self) {

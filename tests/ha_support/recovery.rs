@@ -9,8 +9,9 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::common::ha::{mqtt_for, Broker, FakePeople, FakeSink, HaVersion, HomeAssistant};
 use facegate::config::ServiceConfig;
 use facegate::decide::{Decision, Verdict};
-use facegate::ha::bridge::{Bridge, BridgeInput, BridgeOptions, DeviceSetup};
+use facegate::ha::bridge::{Bridge, BridgeOptions, DeviceSetup};
 use facegate::ha::discovery::{Device, ENTITIES};
+use facegate::outputs::{Bus, CameraId, CameraState};
 use facegate::pipeline::{FrameReport, PipelineEvent};
 use facegate::settings::{LiveSettings, SettingsHandle};
 use serde_json::Value;
@@ -95,6 +96,8 @@ pub fn broker_and_ha_restarts_end_with_every_entity_available_and_correct(v: HaV
         diag_every: Duration::from_secs(5),
         people_every: Duration::from_secs(30),
     };
+    let bus = Bus::default();
+    let camera = CameraId::new("Porch", "porch");
     let bridge = {
         let _g = rt.enter();
         Bridge::start(
@@ -106,10 +109,10 @@ pub fn broker_and_ha_restarts_end_with_every_entity_available_and_correct(v: HaV
             }],
             FakePeople::with(&[("Carol", "resident")]),
             Arc::new(FakeSink::default()),
+            bus.subscribe(),
         )
         .unwrap()
     };
-    let tx = bridge.sender();
     let prefixes = ["facegate_porch_", "facegate_people_carol_"];
     let end = Instant::now() + T;
     while ha.registry(prefixes[0]).len() < ENTITIES.len() || ha.registry(prefixes[1]).len() < 2 {
@@ -118,16 +121,13 @@ pub fn broker_and_ha_restarts_end_with_every_entity_available_and_correct(v: HaV
     }
     let access = ha.entity_id("facegate_porch_access", T);
     let last = ha.entity_id("facegate_porch_last_person", T);
-    tx.send(BridgeInput::Report {
-        device: "porch".into(),
-        report: report("Porch", Verdict::NotifyOnly, Some("Carol")),
-        face_jpeg: None,
-    });
+    bus.report(
+        &camera,
+        report("Porch", Verdict::NotifyOnly, Some("Carol")),
+        None,
+    );
     ha.wait_state(&last, T, |s| s["state"] == "Carol");
-    tx.send(BridgeInput::Camera {
-        device: "porch".into(),
-        status: "streaming".into(),
-    });
+    bus.camera_state(&camera, CameraState::Streaming);
     let cam = ha.entity_id("facegate_porch_camera", T);
     ha.wait_state(&cam, T, |s| s["state"] == "streaming");
     let mt = ha.entity_id("facegate_porch_match_threshold", T);
@@ -146,11 +146,7 @@ pub fn broker_and_ha_restarts_end_with_every_entity_available_and_correct(v: HaV
     let changes = ha.ws().subscribe_events("state_changed");
     broker.stop();
     std::thread::sleep(Duration::from_secs(1));
-    tx.send(BridgeInput::Report {
-        device: "porch".into(),
-        report: report("Porch", Verdict::Spoof, None),
-        face_jpeg: None,
-    });
+    bus.report(&camera, report("Porch", Verdict::Spoof, None), None);
     std::thread::sleep(Duration::from_millis(500));
     let restarted = Instant::now();
     broker.restart();

@@ -6,20 +6,23 @@
 //! [`SettingsHandle::update`]: crate::settings::SettingsHandle::update
 
 use super::{CameraCommand, State};
-use crate::ha::discovery::{PersonEntity, PEOPLE_SEGMENT};
+use crate::ha::discovery::{EntityKey, PersonEntity, PEOPLE_SEGMENT};
 use crate::settings::LiveSettings;
 
 /// Longest name accepted from the Enroll name text (as declared in discovery).
 const MAX_NAME: usize = 64;
 
 /// The settings entities' states: `(entity key, payload)`.
-pub fn settings_states(s: &LiveSettings) -> [(&'static str, String); 4] {
+pub fn settings_states(s: &LiveSettings) -> [(EntityKey, String); 4] {
     let on = |b: bool| if b { "ON" } else { "OFF" }.to_string();
     [
-        ("recognition", on(s.recognition_enabled)),
-        ("require_blink", on(s.require_blink)),
-        ("match_threshold", format!("{}", s.match_threshold)),
-        ("antispoof_threshold", format!("{}", s.antispoof_threshold)),
+        (EntityKey::Recognition, on(s.recognition_enabled)),
+        (EntityKey::RequireBlink, on(s.require_blink)),
+        (EntityKey::MatchThreshold, format!("{}", s.match_threshold)),
+        (
+            EntityKey::AntispoofThreshold,
+            format!("{}", s.antispoof_threshold),
+        ),
     ]
 }
 
@@ -46,21 +49,21 @@ pub fn parse_number(payload: &str) -> Result<f32, String> {
 type Change = Box<dyn FnOnce(&mut LiveSettings)>;
 
 /// The change a settings command asks for.
-fn setting_change(key: &str, payload: &str) -> Result<Change, String> {
+fn setting_change(key: EntityKey, payload: &str) -> Result<Change, String> {
     Ok(match key {
-        "recognition" => {
+        EntityKey::Recognition => {
             let v = parse_switch(payload)?;
             Box::new(move |s| s.recognition_enabled = v)
         }
-        "require_blink" => {
+        EntityKey::RequireBlink => {
             let v = parse_switch(payload)?;
             Box::new(move |s| s.require_blink = v)
         }
-        "match_threshold" => {
+        EntityKey::MatchThreshold => {
             let v = parse_number(payload)?;
             Box::new(move |s| s.match_threshold = v)
         }
-        "antispoof_threshold" => {
+        EntityKey::AntispoofThreshold => {
             let v = parse_number(payload)?;
             Box::new(move |s| s.antispoof_threshold = v)
         }
@@ -88,7 +91,10 @@ impl State {
             [PEOPLE_SEGMENT, person, "access_level", "set"] => {
                 self.access_level_command(person, payload).await
             }
-            [device, key, "set"] => self.device_command(topic, device, key, payload).await,
+            [device, key, "set"] => match EntityKey::parse(key) {
+                Some(key) => self.device_command(topic, device, key, payload).await,
+                None => tracing::warn!(topic, "refused MQTT command: no such entity"),
+            },
             _ => {}
         }
     }
@@ -110,13 +116,16 @@ impl State {
         }
     }
 
-    async fn device_command(&mut self, topic: &str, device: &str, key: &str, payload: &str) {
+    async fn device_command(&mut self, topic: &str, device: &str, key: EntityKey, payload: &str) {
         let Some(i) = self.device_index(device) else {
             tracing::warn!(topic, "refused MQTT command: no such device");
             return;
         };
         match key {
-            "recognition" | "require_blink" | "match_threshold" | "antispoof_threshold" => {
+            EntityKey::Recognition
+            | EntityKey::RequireBlink
+            | EntityKey::MatchThreshold
+            | EntityKey::AntispoofThreshold => {
                 let handle = self.devices[i].setup.settings.clone();
                 let result = setting_change(key, payload)
                     .and_then(|change| handle.update(change).map_err(|e| e.to_string()));
@@ -124,7 +133,7 @@ impl State {
                     Ok(s) => {
                         tracing::info!(
                             device,
-                            setting = key,
+                            setting = %key,
                             value = payload,
                             "live setting changed"
                         );
@@ -142,7 +151,7 @@ impl State {
                 }
                 self.echo_settings(i).await;
             }
-            "enroll_name" => {
+            EntityKey::EnrollName => {
                 if payload.chars().count() > MAX_NAME {
                     tracing::warn!(
                         topic,
@@ -151,12 +160,12 @@ impl State {
                 } else {
                     self.devices[i].enroll_name = payload.trim().to_string();
                 }
-                let topic = self.state_topic(i, "enroll_name");
+                let topic = self.state_topic(i, EntityKey::EnrollName);
                 let name = self.devices[i].enroll_name.clone();
                 self.force_state(topic, name.into_bytes()).await;
             }
-            "enroll" if payload == "PRESS" => self.enroll(i).await,
-            "forget_unknown" if payload == "PRESS" => self.forget_unknown(i).await,
+            EntityKey::Enroll if payload == "PRESS" => self.enroll(i).await,
+            EntityKey::ForgetUnknown if payload == "PRESS" => self.forget_unknown(i).await,
             _ => tracing::warn!(
                 topic,
                 payload,
@@ -186,7 +195,7 @@ impl State {
         };
         if let Some(reason) = refuse {
             tracing::warn!(device = %self.devices[i].setup.device.slug, name, "enrollment refused: {reason}");
-            let topic = self.state_topic(i, "enrollment");
+            let topic = self.state_topic(i, EntityKey::Enrollment);
             let payload = super::payloads::enrollment_event(&name, false, 0, Some(&reason));
             self.event(topic, payload.to_string().into_bytes()).await;
         } else {
@@ -204,11 +213,11 @@ impl State {
         if let Some(tx) = &self.devices[i].setup.commands {
             let _ = tx.send(CameraCommand::ForgetUnknown);
         }
-        let image = self.state_topic(i, "last_face");
+        let image = self.state_topic(i, EntityKey::LastFace);
         self.cache.remove(&image);
         // An empty retained message deletes the retained face from the broker.
         self.publish(&image, Vec::new(), true).await;
-        let topic = self.state_topic(i, "last_person");
+        let topic = self.state_topic(i, EntityKey::LastPerson);
         self.set_state(topic, br#"{"person":"none"}"#.to_vec())
             .await;
     }
@@ -252,7 +261,7 @@ mod tests {
         assert!(parse_number("NaN").is_err());
         assert!(parse_number("inf").is_err());
         assert!(parse_number("abc").is_err());
-        assert!(setting_change("fps", "1").is_err());
+        assert!(setting_change(EntityKey::Fps, "1").is_err());
     }
 
     #[test]
@@ -266,10 +275,10 @@ mod tests {
         assert_eq!(
             settings_states(&s),
             [
-                ("recognition", "ON".to_string()),
-                ("require_blink", "OFF".to_string()),
-                ("match_threshold", "0.45".to_string()),
-                ("antispoof_threshold", "0.5".to_string()),
+                (EntityKey::Recognition, "ON".to_string()),
+                (EntityKey::RequireBlink, "OFF".to_string()),
+                (EntityKey::MatchThreshold, "0.45".to_string()),
+                (EntityKey::AntispoofThreshold, "0.5".to_string()),
             ]
         );
     }

@@ -1,5 +1,7 @@
-//! The Home Assistant bridge: one task that owns the MQTT connection and turns camera reports into retained
-//! states and events, and HA's commands into live settings, enrollments and access levels.
+//! The Home Assistant bridge: an output of the service ([`crate::outputs`]). One task that owns the MQTT
+//! connection, listens to the service's events (frames, decisions with their face crop, gate outcomes, camera
+//! states) and turns them into retained states and events, and HA's commands into live settings,
+//! enrollments and access levels.
 //!
 //! Every retained state facegate publishes is kept in a cache, so the whole picture (availability, discovery
 //! configs of devices and people, every state) is republished whenever the link comes up and whenever HA
@@ -17,15 +19,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rumqttc::QoS;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
-use super::discovery::{discovery_messages, entity, Device, Topics};
+use super::discovery::{discovery_messages, Device, EntityKey, Topics};
 use super::link::{mqtt_options, Connection, Link};
 use super::HaError;
 use crate::config::MqttConfig;
-use crate::esphome::driver::ActionOutcome;
+use crate::decide::{Decision, Verdict};
 use crate::gallery::PersonInfo;
+use crate::outputs::ServiceEvent;
 use crate::pipeline::{FrameReport, PipelineEvent};
 use crate::settings::{LiveSettings, SettingsHandle};
 
@@ -37,27 +41,6 @@ pub enum CameraCommand {
     Enroll { name: String },
     /// Forget the last unknown face (its crop and track).
     ForgetUnknown,
-}
-
-/// What the cameras and drivers tell the bridge. `device` is the camera's [`Device::slug`].
-#[derive(Clone, Debug)]
-pub enum BridgeInput {
-    /// One processed frame; `face_jpeg` is the crop of the face a decision in it is about, if any.
-    Report {
-        device: String,
-        report: FrameReport,
-        face_jpeg: Option<Vec<u8>>,
-    },
-    /// The camera's state in words (`streaming`, `disconnected: ...`, `ended`).
-    Camera { device: String, status: String },
-    /// A gate action carried out by the ESPHome drivers, for the decision about `person` (None: unknown) on
-    /// `track` (so HA automations can tell whose unlock was dropped).
-    Gate {
-        device: String,
-        outcome: ActionOutcome,
-        person: Option<String>,
-        track: u64,
-    },
 }
 
 /// The enrolled people, as the bridge reads and changes them (the gallery).
@@ -97,41 +80,27 @@ pub struct BridgeOptions {
     pub people_every: Duration,
 }
 
-/// Clonable handle the cameras send [`BridgeInput`]s through.
-#[derive(Clone)]
-pub struct BridgeSender(mpsc::UnboundedSender<Msg>);
-
-impl BridgeSender {
-    /// Hands `input` to the bridge; false once the bridge has stopped.
-    pub fn send(&self, input: BridgeInput) -> bool {
-        self.0.send(Msg::Input(input)).is_ok()
-    }
-}
-
-enum Msg {
-    Input(BridgeInput),
-    Shutdown(oneshot::Sender<()>),
-}
-
 /// The running bridge task.
 pub struct Bridge {
-    tx: mpsc::UnboundedSender<Msg>,
+    stop: CancellationToken,
     task: JoinHandle<()>,
 }
 
 impl Bridge {
-    /// Starts the bridge; it connects in the background (and keeps retrying, with a log line per failure).
-    /// Fails only on options that can never work (no host, unreadable CA file, bad device names).
+    /// Starts the bridge on the service's `events`; it connects in the background (and keeps retrying,
+    /// with a log line per failure). Fails only on options that can never work (no host, unreadable CA
+    /// file). It runs until the event stream closes or [`Bridge::shutdown`].
     pub fn start(
         opts: BridgeOptions,
         devices: Vec<DeviceSetup>,
         people: Arc<dyn People>,
         sink: Arc<dyn SettingsSink>,
+        events: broadcast::Receiver<ServiceEvent>,
     ) -> Result<Bridge, HaError> {
         let topics = Topics::new(&opts.mqtt);
         let options = mqtt_options(&opts.mqtt, &opts.client_id, &topics.availability())?;
         let conn = Connection::start(&opts.mqtt, options);
-        let (tx, rx) = mpsc::unbounded_channel();
+        let stop = CancellationToken::new();
         let mut st = State {
             conn,
             topics,
@@ -151,20 +120,18 @@ impl Bridge {
             clear_later: Vec::new(),
         };
         st.init_states();
-        let task = tokio::spawn(run(st, rx));
-        Ok(Bridge { tx, task })
+        let task = tokio::spawn(run(st, events, stop.clone()));
+        Ok(Bridge { stop, task })
     }
 
-    pub fn sender(&self) -> BridgeSender {
-        BridgeSender(self.tx.clone())
-    }
-
-    /// Publishes `offline`, disconnects cleanly and waits for the task to end.
+    /// Handles the events already sent, publishes `offline`, disconnects cleanly and waits for the task.
     pub async fn shutdown(self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Msg::Shutdown(done)).is_ok() {
-            let _ = wait.await;
-        }
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+
+    /// Waits for the bridge to end by itself (the event stream closed).
+    pub async fn finished(self) {
         let _ = self.task.await;
     }
 }
@@ -230,7 +197,11 @@ const HOLD_FOR_HA: Duration = Duration::from_secs(10);
 /// Pause between HA's birth message and the queued events (HA resubscribes and reads the configs first).
 const AFTER_BIRTH: Duration = Duration::from_millis(500);
 
-async fn run(mut st: State, mut rx: mpsc::UnboundedReceiver<Msg>) {
+async fn run(
+    mut st: State,
+    mut events: broadcast::Receiver<ServiceEvent>,
+    stop: CancellationToken,
+) {
     st.refresh_people().await;
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
@@ -239,27 +210,34 @@ async fn run(mut st: State, mut rx: mpsc::UnboundedReceiver<Msg>) {
                 Some(l) => st.on_link(l).await,
                 None => return,
             },
-            msg = rx.recv() => match msg {
-                Some(Msg::Input(i)) => st.on_input(i).await,
-                Some(Msg::Shutdown(done)) => {
-                    st.shutdown().await;
-                    let _ = done.send(());
-                    return;
-                }
-                None => {
-                    st.shutdown().await;
-                    return;
-                }
+            ev = events.recv() => match ev {
+                Ok(ev) => st.on_event(ev).await,
+                Err(RecvError::Lagged(n)) => tracing::warn!(
+                    missed = n,
+                    "Home Assistant output fell behind: events and face images among them are not sent"
+                ),
+                Err(RecvError::Closed) => break,
             },
+            _ = stop.cancelled() => {
+                loop {
+                    match events.try_recv() {
+                        Ok(ev) => st.on_event(ev).await,
+                        Err(TryRecvError::Lagged(_)) => continue,
+                        Err(_) => break,
+                    }
+                }
+                break;
+            }
             _ = tick.tick() => st.on_tick().await,
         }
     }
+    st.shutdown().await;
 }
 
 impl State {
-    fn state_topic(&self, dev: usize, key: &str) -> String {
-        let spec = entity(key).expect("entity key in ENTITIES");
-        self.topics.state(&self.devices[dev].setup.device, spec)
+    fn state_topic(&self, dev: usize, key: EntityKey) -> String {
+        self.topics
+            .state(&self.devices[dev].setup.device, key.spec())
     }
 
     fn device_index(&self, slug: &str) -> Option<usize> {
@@ -276,9 +254,9 @@ impl State {
                 let topic = self.state_topic(i, key);
                 self.cache.insert(topic, payload.into_bytes());
             }
-            let topic = self.state_topic(i, "camera");
+            let topic = self.state_topic(i, EntityKey::Camera);
             self.cache.insert(topic, b"starting".to_vec());
-            let topic = self.state_topic(i, "face_present");
+            let topic = self.state_topic(i, EntityKey::FacePresent);
             self.cache.insert(topic, b"OFF".to_vec());
         }
     }
@@ -364,7 +342,11 @@ impl State {
                 self.was_connected = true;
             }
             Link::Down(_) => self.connected = false,
-            Link::Message { topic, payload } => self.on_message(&topic, &payload).await,
+            Link::Message {
+                topic,
+                payload,
+                retain,
+            } => self.on_message(&topic, &payload, retain).await,
         }
     }
 
@@ -399,10 +381,11 @@ impl State {
             format!("{b}/{}/+/+/set", super::discovery::PEOPLE_SEGMENT),
             format!("{p}/device_tracker/+/presence/config"),
             format!("{p}/select/+/access_level/config"),
+            super::discovery::device_config_filter(&self.topics),
         ]
     }
 
-    async fn on_message(&mut self, topic: &str, payload: &[u8]) {
+    async fn on_message(&mut self, topic: &str, payload: &[u8], retain: bool) {
         if topic == self.topics.ha_status() {
             if payload == b"online" {
                 tracing::info!("Home Assistant is online: republishing discovery and states");
@@ -413,96 +396,142 @@ impl State {
             }
             return;
         }
+        if let Some(ds) = super::discovery::device_slug_in_config_topic(&self.topics, topic) {
+            // A device config retained by an earlier run: clear the device if it is no longer configured.
+            if !payload.is_empty() && self.ours(payload) && self.device_index(&ds).is_none() {
+                self.remove_device(&ds).await;
+            }
+            return;
+        }
         if let Some(ps) = super::discovery::person_slug_in_config_topic(&self.topics, topic) {
             // A person config retained by an earlier run: remove it if the person is gone. Only configs
             // whose topics are under this facegate's base topic (another instance may share the broker).
-            let ours = serde_json::from_slice::<serde_json::Value>(payload)
-                .ok()
-                .and_then(|v| v["state_topic"].as_str().map(str::to_string))
-                .is_some_and(|t| t.starts_with(&format!("{}/", self.topics.base_topic)));
-            if ours && !self.persons.contains_key(&ps) {
+            if self.ours(payload) && !self.persons.contains_key(&ps) {
                 self.remove_person(&ps).await;
             }
+            return;
+        }
+        if retain {
+            // A command is an act of someone now; a retained one was published at some earlier time (by
+            // mistake, or to replay on every start). Never act on it.
+            tracing::warn!(
+                topic,
+                "ignored a RETAINED command: commands must not be retained (clear it with an empty retained \
+                 message on that topic)"
+            );
             return;
         }
         self.on_command(topic, payload).await;
     }
 
-    async fn on_input(&mut self, input: BridgeInput) {
-        match input {
-            BridgeInput::Report {
-                device,
-                report,
+    /// Whether a retained discovery config is this facegate's: its state topic is under our base topic
+    /// (another instance may share the broker).
+    fn ours(&self, config: &[u8]) -> bool {
+        serde_json::from_slice::<serde_json::Value>(config)
+            .ok()
+            .and_then(|v| v["state_topic"].as_str().map(str::to_string))
+            .is_some_and(|t| t.starts_with(&format!("{}/", self.topics.base_topic)))
+    }
+
+    /// Clears a device taken out of the options from HA: empty retained configs now (HA drops the entities),
+    /// its retained states a little later (as for a removed person, see `people.rs`).
+    async fn remove_device(&mut self, slug: &str) {
+        tracing::info!(
+            device = slug,
+            "device no longer in the options: clearing its Home Assistant entities"
+        );
+        let device = Device {
+            slug: slug.to_string(),
+            name: slug.to_string(),
+        };
+        let due = Instant::now() + people::CLEAR_STATES_AFTER;
+        for m in super::discovery::removal_messages(&self.topics, &device) {
+            self.publish(&m.topic, m.payload, true).await;
+        }
+        for spec in super::discovery::ENTITIES {
+            let state = self.topics.state(&device, spec);
+            if !self.clear_later.iter().any(|(_, t)| *t == state) {
+                self.clear_later.push((due, state));
+            }
+        }
+    }
+
+    async fn on_event(&mut self, ev: ServiceEvent) {
+        let camera = match &ev {
+            ServiceEvent::Frame { camera, .. }
+            | ServiceEvent::Decision { camera, .. }
+            | ServiceEvent::Outcome { camera, .. }
+            | ServiceEvent::Camera { camera, .. } => camera,
+        };
+        let Some(i) = self.device_index(&camera.slug) else {
+            tracing::warn!(device = %camera.slug, "event for an unknown device");
+            return;
+        };
+        match ev {
+            ServiceEvent::Frame { report, .. } => self.on_report(i, &report).await,
+            ServiceEvent::Decision {
+                decision,
                 face_jpeg,
-            } => {
-                let Some(i) = self.device_index(&device) else {
-                    tracing::warn!(device, "report for an unknown device");
-                    return;
-                };
-                self.on_report(i, report, face_jpeg).await;
+                ..
+            } => self.on_decision(i, &decision, face_jpeg).await,
+            ServiceEvent::Camera { state, .. } => {
+                let topic = self.state_topic(i, EntityKey::Camera);
+                self.set_state(topic, state.text().into_bytes()).await;
             }
-            BridgeInput::Camera { device, status } => {
-                if let Some(i) = self.device_index(&device) {
-                    let topic = self.state_topic(i, "camera");
-                    self.set_state(topic, status.into_bytes()).await;
-                }
-            }
-            BridgeInput::Gate {
-                device,
-                outcome,
-                person,
-                track,
+            ServiceEvent::Outcome {
+                decision, outcomes, ..
             } => {
-                if let Some(i) = self.device_index(&device) {
-                    let topic = self.state_topic(i, "gate_action");
-                    let payload = payloads::gate_event(&outcome, person.as_deref(), track)
-                        .to_string()
-                        .into_bytes();
+                for outcome in outcomes {
+                    let topic = self.state_topic(i, EntityKey::GateAction);
+                    let payload = payloads::gate_event(
+                        &outcome,
+                        decision.person.as_deref(),
+                        decision.track_id,
+                    )
+                    .to_string()
+                    .into_bytes();
                     self.event(topic, payload).await;
                 }
             }
         }
     }
 
-    async fn on_report(&mut self, i: usize, report: FrameReport, face_jpeg: Option<Vec<u8>>) {
+    async fn on_decision(&mut self, i: usize, decision: &Decision, jpeg: Option<bytes::Bytes>) {
+        if let Some(bytes) = jpeg {
+            let topic = self.state_topic(i, EntityKey::LastFace);
+            self.force_state(topic, bytes.to_vec()).await;
+        }
+        let topic = self.state_topic(i, EntityKey::LastPerson);
+        let state = payloads::last_person(decision).to_string().into_bytes();
+        self.set_state(topic, state).await;
+        let topic = self.state_topic(i, EntityKey::Access);
+        let payload = payloads::access_event(decision).to_string().into_bytes();
+        self.event(topic, payload).await;
+        self.devices[i].last_was_unknown = matches!(decision.verdict, Verdict::Unknown);
+        self.seen(decision).await;
+    }
+
+    async fn on_report(&mut self, i: usize, report: &FrameReport) {
         let present = if report.faces.is_empty() { "OFF" } else { "ON" };
-        let topic = self.state_topic(i, "face_present");
+        let topic = self.state_topic(i, EntityKey::FacePresent);
         self.set_state(topic, present.as_bytes().to_vec()).await;
         let d = &mut self.devices[i];
         d.frames += 1;
         d.latency_sum += report.latency_s;
-        let mut jpeg = face_jpeg;
-        for ev in report.events {
-            match ev {
-                PipelineEvent::Decision { decision, .. } => {
-                    if let Some(bytes) = jpeg.take() {
-                        let topic = self.state_topic(i, "last_face");
-                        self.force_state(topic, bytes).await;
-                    }
-                    let topic = self.state_topic(i, "last_person");
-                    let state = payloads::last_person(&decision).to_string().into_bytes();
-                    self.set_state(topic, state).await;
-                    let topic = self.state_topic(i, "access");
-                    let payload = payloads::access_event(&decision).to_string().into_bytes();
-                    self.event(topic, payload).await;
-                    self.devices[i].last_was_unknown =
-                        matches!(decision.verdict, crate::decide::Verdict::Unknown);
-                    self.seen(&decision).await;
+        for ev in &report.events {
+            if let PipelineEvent::Enrollment {
+                name,
+                ok,
+                samples,
+                reason,
+            } = ev
+            {
+                let topic = self.state_topic(i, EntityKey::Enrollment);
+                let payload = payloads::enrollment_event(name, *ok, *samples, reason.as_deref());
+                self.event(topic, payload.to_string().into_bytes()).await;
+                if *ok {
+                    self.refresh_people().await;
                 }
-                PipelineEvent::Enrollment {
-                    name,
-                    ok,
-                    samples,
-                    reason,
-                } => {
-                    let topic = self.state_topic(i, "enrollment");
-                    let payload = payloads::enrollment_event(&name, ok, samples, reason.as_deref());
-                    self.event(topic, payload.to_string().into_bytes()).await;
-                    if ok {
-                        self.refresh_people().await;
-                    }
-                }
-                _ => {}
             }
         }
     }
@@ -519,11 +548,11 @@ impl State {
             let latency = (d.frames > 0).then(|| d.latency_sum / d.frames as f64 * 1000.0);
             let d = &mut self.devices[i];
             (d.frames, d.latency_sum, d.window_start) = (0, 0.0, now);
-            let topic = self.state_topic(i, "fps");
+            let topic = self.state_topic(i, EntityKey::Fps);
             self.set_state(topic, format!("{fps:.1}").into_bytes())
                 .await;
             if let Some(ms) = latency {
-                let topic = self.state_topic(i, "latency");
+                let topic = self.state_topic(i, EntityKey::Latency);
                 self.set_state(topic, format!("{ms:.0}").into_bytes()).await;
             }
         }

@@ -1,6 +1,8 @@
 //! MQTT discovery payloads, declared as data: [`ENTITIES`] lists every entity a facegate device offers, and
 //! [`config_payload`] turns one [`EntitySpec`] into the JSON config Home Assistant reads. Pure functions (no
-//! I/O), so the exact payloads are unit-tested and a new entity is one table row.
+//! I/O), so the exact payloads are unit-tested. Entities are named by [`EntityKey`] everywhere in code, so a
+//! misspelt key does not compile; adding an entity is its key (one line in `entity_keys!`), its row in
+//! [`ENTITIES`], and the bridge publishing the value it shows (`state_topic(i, EntityKey::...)`).
 //!
 //! Choices that matter to HA users:
 //! - Unique ids are `facegate_<device>_<entity>`: stable across restarts and renames of the display name only
@@ -86,11 +88,75 @@ pub enum Kind {
     Button,
 }
 
+/// Declares [`EntityKey`]: every entity of a facegate device, with its object id. The object id is the
+/// topic segment (`<base>/<device>/<id>/...`) and part of the unique id: never change one.
+macro_rules! entity_keys {
+    ($($(#[$doc:meta])* $key:ident = $id:literal,)*) => {
+        /// An entity of a facegate device. Code names entities by these (a misspelt one does not compile);
+        /// [`ENTITIES`] has one row per key.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EntityKey {
+            $($(#[$doc])* $key,)*
+        }
+
+        impl EntityKey {
+            /// Every key, in declaration order.
+            pub const ALL: &'static [EntityKey] = &[$(EntityKey::$key,)*];
+
+            /// The object id: topic segment and unique-id part.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(EntityKey::$key => $id,)*
+                }
+            }
+        }
+    };
+}
+
+entity_keys! {
+    Access = "access",
+    Enrollment = "enrollment",
+    GateAction = "gate_action",
+    LastPerson = "last_person",
+    FacePresent = "face_present",
+    LastFace = "last_face",
+    Recognition = "recognition",
+    RequireBlink = "require_blink",
+    MatchThreshold = "match_threshold",
+    AntispoofThreshold = "antispoof_threshold",
+    EnrollName = "enroll_name",
+    Enroll = "enroll",
+    ForgetUnknown = "forget_unknown",
+    Fps = "fps",
+    Latency = "latency",
+    Camera = "camera",
+}
+
+impl EntityKey {
+    /// The key whose object id is `id` (a topic segment from the broker), if any.
+    pub fn parse(id: &str) -> Option<EntityKey> {
+        EntityKey::ALL.iter().copied().find(|k| k.as_str() == id)
+    }
+
+    /// Its row in [`ENTITIES`].
+    pub fn spec(self) -> &'static EntitySpec {
+        ENTITIES
+            .iter()
+            .find(|e| e.key == self)
+            .expect("every EntityKey has a row in ENTITIES (unit-tested)")
+    }
+}
+
+impl std::fmt::Display for EntityKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One entity of a facegate device.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct EntitySpec {
-    /// Object id and topic segment: `<base>/<device>/<key>/...`; part of the unique id, never change it.
-    pub key: &'static str,
+    pub key: EntityKey,
     /// Display name, without the device name.
     pub name: &'static str,
     pub component: Component,
@@ -118,7 +184,7 @@ pub const ENROLLMENT_EVENT_TYPES: &[&str] = &["enrolled", "failed"];
 pub const GATE_EVENT_TYPES: &[&str] = &["confirmed", "unconfirmed", "dropped"];
 
 const fn spec(
-    key: &'static str,
+    key: EntityKey,
     name: &'static str,
     component: Component,
     kind: Kind,
@@ -137,11 +203,12 @@ const fn spec(
 
 use Category::{Config, Diagnostic, Primary};
 use Component as C;
+use EntityKey as K;
 
 /// Every entity of one facegate device (camera + gate), in the order HA lists them.
 pub const ENTITIES: &[EntitySpec] = &[
     spec(
-        "access",
+        K::Access,
         "Access",
         C::Event,
         Kind::Event {
@@ -151,7 +218,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:door"),
     ),
     spec(
-        "enrollment",
+        K::Enrollment,
         "Enrollment",
         C::Event,
         Kind::Event {
@@ -161,7 +228,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:account-plus"),
     ),
     spec(
-        "gate_action",
+        K::GateAction,
         "Gate action",
         C::Event,
         Kind::Event {
@@ -171,7 +238,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:gate"),
     ),
     spec(
-        "last_person",
+        K::LastPerson,
         "Last person",
         C::Sensor,
         Kind::JsonSensor {
@@ -181,7 +248,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:account"),
     ),
     spec(
-        "face_present",
+        K::FacePresent,
         "Face present",
         C::BinarySensor,
         Kind::BinarySensor {
@@ -191,7 +258,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         None,
     ),
     spec(
-        "last_face",
+        K::LastFace,
         "Last face",
         C::Image,
         Kind::Jpeg,
@@ -199,7 +266,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         None,
     ),
     spec(
-        "recognition",
+        K::Recognition,
         "Recognition",
         C::Switch,
         Kind::Switch,
@@ -207,7 +274,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:face-recognition"),
     ),
     spec(
-        "require_blink",
+        K::RequireBlink,
         "Require blink",
         C::Switch,
         Kind::Switch,
@@ -215,7 +282,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:eye"),
     ),
     spec(
-        "match_threshold",
+        K::MatchThreshold,
         "Match threshold",
         C::Number,
         Kind::Number {
@@ -227,7 +294,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:tune"),
     ),
     spec(
-        "antispoof_threshold",
+        K::AntispoofThreshold,
         "Anti-spoof threshold",
         C::Number,
         Kind::Number {
@@ -239,7 +306,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:shield-account"),
     ),
     spec(
-        "enroll_name",
+        K::EnrollName,
         "Enroll name",
         C::Text,
         Kind::Text { max: 64 },
@@ -247,7 +314,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:account-plus"),
     ),
     spec(
-        "enroll",
+        K::Enroll,
         "Enroll",
         C::Button,
         Kind::Button,
@@ -255,7 +322,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:account-plus"),
     ),
     spec(
-        "forget_unknown",
+        K::ForgetUnknown,
         "Forget last unknown",
         C::Button,
         Kind::Button,
@@ -263,7 +330,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:account-remove"),
     ),
     spec(
-        "fps",
+        K::Fps,
         "Frame rate",
         C::Sensor,
         Kind::NumberSensor {
@@ -274,7 +341,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:speedometer"),
     ),
     spec(
-        "latency",
+        K::Latency,
         "Frame latency",
         C::Sensor,
         Kind::NumberSensor {
@@ -285,7 +352,7 @@ pub const ENTITIES: &[EntitySpec] = &[
         Some("mdi:timer-outline"),
     ),
     spec(
-        "camera",
+        K::Camera,
         "Camera",
         C::Sensor,
         Kind::TextSensor,
@@ -510,9 +577,34 @@ pub fn removal_messages(topics: &Topics, device: &Device) -> Vec<ConfigMessage> 
         .collect()
 }
 
-/// The table entry with `key`, if any.
-pub fn entity(key: &str) -> Option<&'static EntitySpec> {
-    ENTITIES.iter().find(|e| e.key == key)
+/// The filter that finds every facegate device's retained discovery (each has the access event entity), so
+/// a device published by an earlier run and since taken out of the options can be cleared.
+pub fn device_config_filter(topics: &Topics) -> String {
+    let access = EntityKey::Access.spec();
+    format!(
+        "{}/{}/+/{}/config",
+        topics.discovery_prefix,
+        access.component.as_str(),
+        access.key
+    )
+}
+
+/// The device slug in an access-event config topic (`<prefix>/event/facegate_<slug>/access/config`).
+pub fn device_slug_in_config_topic(topics: &Topics, topic: &str) -> Option<String> {
+    let access = EntityKey::Access.spec();
+    let rest = topic.strip_prefix(&format!(
+        "{}/{}/",
+        topics.discovery_prefix,
+        access.component.as_str()
+    ))?;
+    let node = rest.strip_suffix(&format!("/{}/config", access.key))?;
+    let slug = node.strip_prefix("facegate_")?;
+    (!slug.is_empty() && !slug.contains('/')).then(|| slug.to_string())
+}
+
+/// The table entry whose object id is `id` (a topic segment), if any; code uses [`EntityKey::spec`].
+pub fn entity(id: &str) -> Option<&'static EntitySpec> {
+    EntityKey::parse(id).map(EntityKey::spec)
 }
 
 #[cfg(test)]

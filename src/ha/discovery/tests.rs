@@ -202,6 +202,14 @@ fn table_keys_and_ids_are_unique_and_messages_cover_it() {
     keys.sort();
     keys.dedup();
     assert_eq!(keys.len(), ENTITIES.len());
+    // Every key has exactly one row, and its object id parses back to it.
+    assert_eq!(keys.len(), EntityKey::ALL.len());
+    for &k in EntityKey::ALL {
+        assert_eq!(k.spec().key, k);
+        assert_eq!(EntityKey::parse(k.as_str()), Some(k));
+        assert_eq!(entity(k.as_str()).map(|e| e.key), Some(k));
+    }
+    assert_eq!(EntityKey::parse("match_treshold"), None);
     let msgs = discovery_messages(&topics(), &front());
     assert_eq!(msgs.len(), ENTITIES.len());
     for (m, spec) in msgs.iter().zip(ENTITIES) {
@@ -308,4 +316,24 @@ fn person_entities_tracker_and_access_level() {
     let s = person_slug("张伟");
     assert!(s.starts_with('p') && s.len() == 13, "{s}");
     assert_eq!(s, person_slug("张伟"));
+}
+
+#[test]
+fn device_configs_of_earlier_runs_are_found() {
+    let t = topics();
+    let f = device_config_filter(&t);
+    assert_eq!(f, "homeassistant/event/+/access/config");
+    let topic = t.config(&front(), EntityKey::Access.spec());
+    assert_eq!(
+        device_slug_in_config_topic(&t, &topic).as_deref(),
+        Some("front_door")
+    );
+    for other in [
+        "homeassistant/event/zigbee_x/access/config",
+        "homeassistant/event/facegate_front_door/enrollment/config",
+        "homeassistant/sensor/facegate_front_door/access/config",
+        "homeassistant/event/facegate_/access/config",
+    ] {
+        assert_eq!(device_slug_in_config_topic(&t, other), None, "{other}");
+    }
 }

@@ -166,7 +166,12 @@ fn matches_onnxruntime_on_real_images() {
 fn finds_a_face_in_at_least_99_percent_of_identity_crops() {
     let det = detector();
     let files = images_under(&common::face("identities"));
-    assert_eq!(files.len(), 133, "identities/ should hold 133 photos");
+    // The shared set grows (133 photos of 13 people, then 204 of 20): the rule is the 99 %, not the count.
+    assert!(
+        files.len() >= 133,
+        "identities/ should hold at least 133 photos, found {}",
+        files.len()
+    );
     let mut missed = Vec::new();
     let mut best_scores = Vec::new();
     for f in &files {
